@@ -1,0 +1,10 @@
+"""Datasets, the shapes benchmark and data transforms."""
+from .multimodal_cls_dataset import MultimodalClsDataset
+from .shapes import ShapesGenerator, ensure_shapes_dataset
+from .shapes_cls_dataset import ShapesClsDataset
+from .transforms import PackMultimodalInputs
+
+__all__ = [
+    'MultimodalClsDataset', 'PackMultimodalInputs', 'ShapesClsDataset',
+    'ShapesGenerator', 'ensure_shapes_dataset'
+]

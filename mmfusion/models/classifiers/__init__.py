@@ -1,0 +1,3 @@
+from .multimodal_classifier import MultimodalClassifier
+
+__all__ = ['MultimodalClassifier']

@@ -1,0 +1,349 @@
+"""An image + text classifier: encoders, fusion block, classification head."""
+from __future__ import annotations
+
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.model import BaseModel
+from torch import Tensor, nn
+
+from mmfusion.models.fusions.base_fusion import (MAP, VECTOR, BaseFusion,
+                                                 FusionOutput,
+                                                 check_input_kind)
+from mmfusion.registry import MODELS
+from mmfusion.structures import ModalityFeatures, MultimodalDataSample
+
+ModuleCfg = Union[dict, nn.Module]
+
+MODALITIES = ('image', 'text')
+
+
+def _build(cfg: ModuleCfg, **defaults) -> nn.Module:
+    """Build ``cfg`` in ``MODELS`` (a module passes through).
+
+    ``defaults`` fill keys the config does not set.
+    """
+    if isinstance(cfg, nn.Module):
+        return cfg
+    if not isinstance(cfg, dict):
+        raise TypeError(f'expected a config dict or an nn.Module, got '
+                        f'{type(cfg).__name__}')
+    cfg = copy.deepcopy(cfg)
+    for key, value in defaults.items():
+        cfg.setdefault(key, value)
+    return MODELS.build(cfg)
+
+
+@MODELS.register_module()
+class MultimodalClassifier(BaseModel):
+    """Classify (image, text) pairs.
+
+    ``inputs`` (from :class:`MultimodalDataPreprocessor`) -> image encoder
+    (a tuple of maps, e.g. SmallCNN or mmdet's ResNet) -> optional neck
+    (tuple -> tuple, e.g. mmdet's FPN) -> per level, the fusion block with
+    the text encoder's :class:`ModalityFeatures` -> pooled vectors averaged
+    over levels -> head.
+
+    Sizes are found, not configured: the image channels of each level come
+    from one dummy forward of a ``1x3x64x64`` image at build time; the
+    fusion gets ``image_dim`` (that level's channels) and ``text_dim`` (the
+    text encoder's ``out_dim``), the head ``in_channels`` (the fusion's
+    ``out_dim``) and a text encoder config without ``vocab_size`` the
+    tokenizer's ``max_vocab_size`` -- each unless the config sets it.
+
+    The fusion is fed image maps when it accepts them (``'map'`` in its
+    ``input_kinds``), pooled vectors (spatial mean) otherwise;
+    ``fusion_input`` forces one kind and fails at build time, naming the
+    blocks that fit, when the block cannot take it.
+
+    Missing modalities: a sample whose ``image_present``/``text_present`` is
+    False has zero features for that modality. ``modalities`` drops one
+    modality for every sample (unimodal baselines: ``('image',)`` ignores
+    the text), the rest of the model unchanged. ``modality_dropout`` drops
+    a modality per sample with the given probability in training only; a
+    sample never loses both (where both draws drop, the text is kept).
+
+    Args:
+        image_encoder: image backbone config or module; returns a tuple of
+            ``(B, C_l, H_l, W_l)`` maps (a single tensor is wrapped).
+        text_encoder: text encoder config or module, with ``out_dim`` and
+            ``forward(ids, mask, present) -> ModalityFeatures``.
+        fusion: a :class:`BaseFusion` config or module.
+        head: classification head config or module (``loss``/``predict``).
+        neck: optional neck config or module on the image maps.
+        data_preprocessor: config of the data preprocessor (default: a
+            :class:`MultimodalDataPreprocessor` with default settings).
+        modalities: modalities the model uses, a non-empty subset of
+            ``('image', 'text')``.
+        share_fusion: with several image levels, one fusion block for all
+            (requires equal channels) or one per level.
+        modality_dropout: per-modality drop probability in training, e.g.
+            ``{'text': 0.1}``.
+        fusion_input: ``'map'``, ``'vector'`` or None (automatic, see above).
+        return_attention: store the fusion's attention weights on the data
+            samples in ``predict`` mode (also a ``forward`` argument).
+        init_cfg: mmengine weight-initialisation config.
+    """
+
+    def __init__(self,
+                 image_encoder: ModuleCfg,
+                 text_encoder: ModuleCfg,
+                 fusion: ModuleCfg,
+                 head: ModuleCfg,
+                 neck: Optional[ModuleCfg] = None,
+                 data_preprocessor: Optional[ModuleCfg] = None,
+                 modalities: Sequence[str] = MODALITIES,
+                 share_fusion: bool = True,
+                 modality_dropout: Optional[Dict[str, float]] = None,
+                 fusion_input: Optional[str] = None,
+                 return_attention: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='MultimodalDataPreprocessor')
+        if isinstance(data_preprocessor, dict):
+            # Built here, in mmfusion's registry, so no default scope is
+            # needed to find MultimodalDataPreprocessor.
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        self.modalities = self._check_modalities(modalities)
+        self.modality_dropout = self._check_dropout(modality_dropout)
+        self.return_attention = return_attention
+
+        self.image_encoder = _build(image_encoder)
+        self.neck = _build(neck) if neck is not None else None
+        text_defaults = {}
+        tokenizer = getattr(self.data_preprocessor, 'tokenizer', None)
+        if tokenizer is not None:
+            text_defaults['vocab_size'] = tokenizer.max_vocab_size
+        self.text_encoder = _build(text_encoder, **text_defaults)
+        if not hasattr(self.text_encoder, 'out_dim'):
+            raise AttributeError(f'the text encoder '
+                                 f'{type(self.text_encoder).__name__} has no '
+                                 '`out_dim`')
+        self.image_channels: Tuple[int, ...] = self._probe_image_channels()
+
+        self.image_kind, self.fusion = self._build_fusion(
+            fusion, fusion_input, share_fusion)
+        self.share_fusion = not isinstance(self.fusion, nn.ModuleList)
+        first = self.fusion if self.share_fusion else self.fusion[0]
+        self.head = _build(head, in_channels=first.out_dim)
+
+    # ------------------------------------------------------------- building
+    @staticmethod
+    def _check_modalities(modalities: Sequence[str]) -> Tuple[str, ...]:
+        if isinstance(modalities, str):
+            modalities = (modalities,)
+        modalities = tuple(modalities)
+        unknown = [m for m in modalities if m not in MODALITIES]
+        if unknown or not modalities or len(set(modalities)) != len(
+                modalities):
+            raise ValueError(
+                f'modalities must be a non-empty subset of {MODALITIES} '
+                f'without repeats, got {modalities}')
+        return modalities
+
+    @staticmethod
+    def _check_dropout(cfg: Optional[Dict[str, float]]) -> Dict[str, float]:
+        cfg = dict(cfg or {})
+        for key, p in cfg.items():
+            if key not in MODALITIES:
+                raise ValueError(f'modality_dropout keys must be in '
+                                 f'{MODALITIES}, got {key!r}')
+            if not 0.0 <= float(p) < 1.0:
+                raise ValueError(f'modality_dropout[{key!r}] must be in '
+                                 f'[0, 1), got {p}')
+        return {k: float(v) for k, v in cfg.items()}
+
+    def _image_maps(self, img: Tensor) -> Tuple[Tensor, ...]:
+        """Image encoder (+ neck) output as a tuple of maps."""
+        feats = self.image_encoder(img)
+        if isinstance(feats, Tensor):
+            feats = (feats, )
+        if self.neck is not None:
+            feats = self.neck(tuple(feats))
+            if isinstance(feats, Tensor):
+                feats = (feats, )
+        return tuple(feats)
+
+    def _probe_image_channels(self) -> Tuple[int, ...]:
+        """Channels of each image level, from one dummy forward."""
+        modules = [self.image_encoder] + ([self.neck] if self.neck else [])
+        modes = [m.training for m in modules]
+        param = next(self.image_encoder.parameters(), None)
+        device = param.device if param is not None else torch.device('cpu')
+        try:
+            for m in modules:
+                m.eval()
+            with torch.no_grad():
+                maps = self._image_maps(torch.zeros(1, 3, 64, 64,
+                                                    device=device))
+        finally:
+            for m, mode in zip(modules, modes):
+                m.train(mode)
+        if not maps or any(m.dim() != 4 for m in maps):
+            raise ValueError('the image encoder (and neck) must return '
+                             '(B, C, H, W) maps, got shapes '
+                             f'{[tuple(m.shape) for m in maps]}')
+        return tuple(int(m.shape[1]) for m in maps)
+
+    def _build_fusion(self, fusion: ModuleCfg, fusion_input: Optional[str],
+                      share: bool
+                      ) -> Tuple[str, Union[BaseFusion, nn.ModuleList]]:
+        if isinstance(fusion, nn.Module):
+            cls, name = type(fusion), type(fusion).__name__
+        else:
+            name = fusion.get('type')
+            if isinstance(name, type):
+                cls, name = name, name.__name__
+            else:
+                cls = MODELS.get(name)
+                if cls is None:
+                    MODELS.build(fusion)  # raises, naming close matches
+        if fusion_input is None:
+            kind = MAP if MAP in getattr(cls, 'input_kinds', ()) else VECTOR
+        elif fusion_input in (MAP, VECTOR):
+            kind = fusion_input
+        else:
+            raise ValueError(f"fusion_input must be '{MAP}', '{VECTOR}' or "
+                             f'None, got {fusion_input!r}')
+        check_input_kind(name, cls, kind)
+
+        text_dim = self.text_encoder.out_dim
+        levels = self.image_channels
+        if isinstance(fusion, nn.Module):
+            if len(levels) > 1 and not share:
+                raise ValueError('share_fusion=False with several image '
+                                 'levels needs a fusion config, not a module')
+            modules = [fusion]
+        elif share or len(levels) == 1:
+            if len(set(levels)) > 1:
+                raise ValueError(
+                    f'share_fusion=True needs equal channels on every image '
+                    f'level, got {levels}: use a neck (e.g. FPN) or '
+                    'share_fusion=False')
+            modules = [_build(fusion, image_dim=levels[0],
+                              text_dim=text_dim)]
+        else:
+            modules = [_build(fusion, image_dim=c, text_dim=text_dim)
+                       for c in levels]
+        for m in modules:
+            if not isinstance(m, BaseFusion):
+                raise TypeError(f'the fusion must be a BaseFusion, got '
+                                f'{type(m).__name__}')
+        if len({m.out_dim for m in modules}) > 1:
+            raise ValueError('the per-level fusions must have one out_dim')
+        if len(modules) == 1:
+            return kind, modules[0]
+        return kind, nn.ModuleList(modules)
+
+    # ------------------------------------------------------------ features
+    def _presence(self, inputs: Dict[str, Tensor], batch_size: int,
+                  device: torch.device) -> Tuple[Tensor, Tensor]:
+        """``(B,)`` image and text presence after modalities and dropout."""
+        ones = torch.ones(batch_size, dtype=torch.bool, device=device)
+        image = inputs.get('image_present', ones).to(device).bool()
+        text = inputs.get('text_present', ones).to(device).bool()
+        if 'image' not in self.modalities:
+            image = torch.zeros_like(image)
+        if 'text' not in self.modalities:
+            text = torch.zeros_like(text)
+        if self.training and self.modality_dropout:
+            p_img = self.modality_dropout.get('image', 0.0)
+            p_txt = self.modality_dropout.get('text', 0.0)
+            kept_img = image & (torch.rand(batch_size, device=device) >= p_img)
+            kept_txt = text & (torch.rand(batch_size, device=device) >= p_txt)
+            # Dropout never takes a sample's last modality (an input-less
+            # sample teaches nothing): keep the text, else the image.
+            lost = (image | text) & ~kept_img & ~kept_txt
+            kept_txt = kept_txt | (lost & text)
+            kept_img = kept_img | (lost & ~text & image)
+            image, text = kept_img, kept_txt
+        return image, text
+
+    def extract_level_feats(self, inputs: Dict[str, Tensor],
+                            return_attention: bool = False
+                            ) -> List[FusionOutput]:
+        """One :class:`FusionOutput` per image level."""
+        img = inputs['img']
+        ids, mask = inputs['text_ids'], inputs['text_mask']
+        image_present, text_present = self._presence(inputs, img.shape[0],
+                                                     img.device)
+        maps = self._image_maps(img)
+        text = self.text_encoder(ids, mask, text_present)
+        fusions = ([self.fusion] * len(maps) if self.share_fusion else
+                   list(self.fusion))
+        if len(fusions) != len(maps):
+            raise ValueError(f'{len(fusions)} fusion blocks for '
+                             f'{len(maps)} image levels')
+        outs = []
+        keep = image_present[:, None, None, None]
+        for fmap, fusion in zip(maps, fusions):
+            fmap = fmap * keep.to(fmap.dtype)  # absent images: zeros
+            if self.image_kind == MAP:
+                image = ModalityFeatures.from_map(fmap, image_present)
+            else:
+                image = ModalityFeatures(pooled=fmap.mean(dim=(2, 3)),
+                                         present=image_present)
+            outs.append(fusion(image, text,
+                               return_attention=return_attention))
+        return outs
+
+    def extract_feat(self, inputs: Dict[str, Tensor],
+                     return_attention: bool = False) -> FusionOutput:
+        """Fused features: ``pooled`` averaged over the image levels.
+
+        ``map`` and ``attention`` are those of the last (usually coarsest)
+        level; :meth:`extract_level_feats` gives every level's.
+        """
+        outs = self.extract_level_feats(inputs, return_attention)
+        pooled = outs[0].pooled if len(outs) == 1 else torch.stack(
+            [o.pooled for o in outs]).mean(0)
+        return FusionOutput(pooled=pooled, map=outs[-1].map,
+                            attention=outs[-1].attention)
+
+    # -------------------------------------------------------------- forward
+    def forward(self, inputs: Dict[str, Tensor],
+                data_samples: Optional[List[MultimodalDataSample]] = None,
+                mode: str = 'tensor',
+                return_attention: Optional[bool] = None
+                ) -> Union[Tensor, Dict[str, Tensor],
+                           List[MultimodalDataSample]]:
+        """Run the model.
+
+        Args:
+            inputs: the preprocessor's ``inputs`` dict.
+            data_samples: samples with ``gt_label`` (``loss``) or to fill
+                (``predict``).
+            mode: ``'tensor'`` -> logits ``(B, K)``; ``'loss'`` -> dict of
+                losses; ``'predict'`` -> data samples with ``pred_score`` and
+                ``pred_label`` (and ``attention`` ``(heads, L_text, H * W)``
+                with meta ``attention_hw`` when attention is asked for and
+                the fusion gives it).
+            return_attention: overrides the ``return_attention`` attribute
+                in ``predict`` mode.
+        """
+        if mode == 'tensor':
+            return self.head(self.extract_feat(inputs).pooled)
+        if mode == 'loss':
+            if data_samples is None:
+                raise ValueError("mode='loss' needs data_samples with "
+                                 '`gt_label`')
+            return self.head.loss(self.extract_feat(inputs).pooled,
+                                  data_samples)
+        if mode == 'predict':
+            want = self.return_attention if return_attention is None \
+                else return_attention
+            feats = self.extract_feat(inputs, return_attention=want)
+            samples = self.head.predict(feats.pooled, data_samples)
+            if want and feats.attention is not None:
+                hw = tuple(feats.map.shape[-2:]) if feats.map is not None \
+                    else None
+                for sample, attn in zip(samples, feats.attention.detach()):
+                    sample.set_data(dict(attention=attn))
+                    if hw is not None:
+                        sample.set_metainfo(dict(attention_hw=hw))
+            return samples
+        raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got "
+                         f'{mode!r}')

@@ -1,0 +1,5 @@
+from .setup_env import (init_cpu_distributed, register_all_modules,
+                        resolve_dist_backend, world_size_from_env)
+
+__all__ = ['init_cpu_distributed', 'register_all_modules',
+           'resolve_dist_backend', 'world_size_from_env']

@@ -1,0 +1,1 @@
+"""Visualisers and backends (mmengine's are used until mmfusion adds its own)."""
