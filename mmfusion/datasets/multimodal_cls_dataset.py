@@ -27,7 +27,8 @@ class MultimodalClsDataset(BaseDataset):
         {"image": "images/0001.png", "text": "is the circle red?",
          "label": "yes", "question_type": "colour"}
 
-    - ``image``: path relative to the jsonl file's folder (or absolute);
+    - ``image``: path relative to the jsonl file's folder (or absolute;
+      ``data_prefix`` is not used);
     - ``text``: a non-empty string, or ``null`` for a sample without text
       (an absent modality, not an empty string);
     - ``label``: a class name, or a list of class names for multi-label data;

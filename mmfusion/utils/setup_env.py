@@ -10,6 +10,16 @@ import torch
 def register_all_modules(init_default_scope: bool = True) -> None:
     """Import every mmfusion module so it is registered; make ``mmfusion``
     the default scope (as the Runner does from ``default_scope``)."""
+    # mmengine's and mmcv's own modules live in the root registries, which
+    # have no lazy locations: import them so lookups through the children
+    # (and config validation) see them.
+    import mmcv.transforms  # noqa: F401
+    import mmengine.dataset  # noqa: F401
+    import mmengine.evaluator  # noqa: F401
+    import mmengine.hooks  # noqa: F401
+    import mmengine.optim  # noqa: F401
+    import mmengine.runner  # noqa: F401
+    import mmengine.visualization  # noqa: F401
     import mmfusion.datasets  # noqa: F401
     import mmfusion.engine  # noqa: F401
     import mmfusion.evaluation  # noqa: F401

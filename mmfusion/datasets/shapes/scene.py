@@ -13,7 +13,7 @@ exists, at the cost of a few small numpy operations.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -63,7 +63,7 @@ class ShapeObject:
 
     @property
     def bbox(self) -> Tuple[int, int, int, int]:
-        """Tight box ``(x1, y1, x2, y2)``, continuous coords, x2/y2 exclusive."""
+        """Tight box ``(x1, y1, x2, y2)``; continuous, x2 and y2 exclusive."""
         r = self.radius
         return (self.cx - r, self.cy - r, self.cx + r + 1, self.cy + r + 1)
 
@@ -91,12 +91,6 @@ class ShapeObject:
         return cls(shape=record['shape'], colour=record['colour'],
                    size=record['size'], cx=int(x1) + r, cy=int(y1) + r,
                    radius=r)
-
-    def replace(self, **changes) -> 'ShapeObject':
-        """A copy with some fields changed."""
-        fields = asdict(self)
-        fields.update(changes)
-        return ShapeObject(**fields)
 
 
 class ObjectSpec(NamedTuple):

@@ -36,7 +36,8 @@ import json
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import (Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 from tqdm import tqdm
@@ -257,8 +258,10 @@ class ShapesGenerator:
         (out / 'classes.txt').write_text(''.join(c + '\n' for c in CLASSES))
         splits = self.splits()
         split_meta = {}
+        # mininterval: fewer redraws in non-interactive (log file) output.
         with tqdm(total=sum(s[3] for s in splits), desc='shapes',
-                  unit='quad', disable=not progress) as bar:
+                  unit='quad', mininterval=1.0,
+                  disable=not progress) as bar:
             for name, subset, phase, quads in splits:
                 bar.set_postfix_str(name)
                 split_meta[name] = self._write_split(
@@ -337,8 +340,9 @@ class ShapesGenerator:
             'fewer objects')
 
     def _place(self, rng: np.random.Generator, specs: List[ObjectSpec],
-               placed: List[ShapeObject] = ()
+               placed: Sequence[ShapeObject] = ()
                ) -> Optional[List[ShapeObject]]:
+        """Place ``specs`` around ``placed``; the objects in random order."""
         objects = place_scene(rng, specs, self.image_size, self.margin,
                               placed)
         return None if objects is None else shuffled(rng, objects)
@@ -474,7 +478,7 @@ class ShapesGenerator:
 
     def _random_scene(self, rng: np.random.Generator,
                       colours: Tuple[str, ...] = COLOURS,
-                      forced: List[ObjectSpec] = ()
+                      forced: Sequence[ObjectSpec] = ()
                       ) -> Optional[List[ShapeObject]]:
         """Random objects in ``colours``, plus the ``forced`` specs."""
         n = self._num_objects(rng, at_least=len(forced))

@@ -1,5 +1,7 @@
 from .plain_checkpoint_hook import PlainCheckpointHook
+from .prediction_visualization_hook import PredictionVisualizationHook
 from .run_info_hook import RunInfoHook
 from .tokenizer_hook import TokenizerHook
 
-__all__ = ['PlainCheckpointHook', 'RunInfoHook', 'TokenizerHook']
+__all__ = ['PlainCheckpointHook', 'PredictionVisualizationHook',
+           'RunInfoHook', 'TokenizerHook']

@@ -118,6 +118,14 @@ class MultimodalClassifier(BaseModel):
         if tokenizer is not None:
             text_defaults['vocab_size'] = tokenizer.max_vocab_size
         self.text_encoder = _build(text_encoder, **text_defaults)
+        vocab_size = getattr(self.text_encoder, 'vocab_size', None)
+        if (tokenizer is not None and isinstance(vocab_size, int)
+                and vocab_size < tokenizer.max_vocab_size):
+            raise ValueError(
+                f'the text encoder has vocab_size={vocab_size} but the '
+                f'tokenizer makes ids up to max_vocab_size='
+                f'{tokenizer.max_vocab_size}: raise vocab_size or leave it '
+                'out of the config (it then follows the tokenizer)')
         if not hasattr(self.text_encoder, 'out_dim'):
             raise AttributeError(f'the text encoder '
                                  f'{type(self.text_encoder).__name__} has no '
@@ -169,7 +177,8 @@ class MultimodalClassifier(BaseModel):
 
     def _probe_image_channels(self) -> Tuple[int, ...]:
         """Channels of each image level, from one dummy forward."""
-        modules = [self.image_encoder] + ([self.neck] if self.neck else [])
+        modules = [self.image_encoder] + (
+            [self.neck] if self.neck is not None else [])
         modes = [m.training for m in modules]
         param = next(self.image_encoder.parameters(), None)
         device = param.device if param is not None else torch.device('cpu')

@@ -121,7 +121,8 @@ class MultimodalDataPreprocessor(BaseDataPreprocessor):
             if imgs.dim() != 4:
                 raise ValueError('a stacked `img` must be (B, C, H, W), got '
                                  f'shape {tuple(imgs.shape)}')
-            batch = self._normalize(imgs.to(device, non_blocking=self._non_blocking))
+            batch = self._normalize(
+                imgs.to(device, non_blocking=self._non_blocking))
             h, w = self._padded_size(*batch.shape[-2:])
             batch = F.pad(batch, (0, w - batch.shape[-1], 0,
                                   h - batch.shape[-2]), value=self.pad_value)
@@ -153,7 +154,8 @@ class MultimodalDataPreprocessor(BaseDataPreprocessor):
         for i, im in enumerate(imgs):
             if im is None:
                 continue
-            im = self._normalize(im.to(device, non_blocking=self._non_blocking))
+            im = self._normalize(
+                im.to(device, non_blocking=self._non_blocking))
             batch[i, :, :im.shape[1], :im.shape[2]] = im
             present[i] = True
         return batch, present
@@ -172,15 +174,17 @@ class MultimodalDataPreprocessor(BaseDataPreprocessor):
     @staticmethod
     def _batch_size(inputs: Dict[str, Any],
                     data_samples: Optional[List[Any]]) -> int:
-        for key in ('img', 'text', 'text_ids'):
-            value = inputs.get(key)
-            if isinstance(value, Tensor):
-                return value.shape[0] if value.dim() == 4 or key == 'text_ids' \
-                    else 1
-            if isinstance(value, str):
-                return 1
-            if value is not None:
-                return len(value)
+        """Samples in the batch, from the first input that tells."""
+        img = inputs.get('img')
+        if isinstance(img, Tensor):
+            return img.shape[0] if img.dim() == 4 else 1
+        if img is not None:
+            return len(img)
+        text = inputs.get('text')
+        if text is not None:
+            return 1 if isinstance(text, str) else len(text)
+        if isinstance(inputs.get('text_ids'), Tensor):
+            return inputs['text_ids'].shape[0]
         if data_samples is not None:
             return len(data_samples)
         raise ValueError('the batch has neither `img` nor `text` inputs')

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import ClassVar, FrozenSet, Optional
 
-import torch
 from torch import Tensor, nn
 
 from mmfusion.models.image_encoders.small_cnn import append_coords

@@ -72,7 +72,8 @@ class ClsHead(BaseModule):
         return torch.cat(labels).to(device=device, dtype=torch.long)
 
     def loss(self, feats: Tensor,
-             data_samples: Sequence[MultimodalDataSample]) -> Dict[str, Tensor]:
+             data_samples: Sequence[MultimodalDataSample]
+             ) -> Dict[str, Tensor]:
         """``{'loss_cls': scalar}``: cross-entropy against ``gt_label``."""
         logits = self(feats)
         target = self._targets(data_samples, logits.device)

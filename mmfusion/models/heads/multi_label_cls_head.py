@@ -67,7 +67,8 @@ class MultiLabelClsHead(ClsHead):
         return torch.stack(labels).to(device=device, dtype=torch.float)
 
     def loss(self, feats: Tensor,
-             data_samples: Sequence[MultimodalDataSample]) -> Dict[str, Tensor]:
+             data_samples: Sequence[MultimodalDataSample]
+             ) -> Dict[str, Tensor]:
         """``{'loss_cls': scalar}``: mean binary cross-entropy."""
         logits = self(feats)
         target = self._targets(data_samples, logits.device)
@@ -78,7 +79,7 @@ class MultiLabelClsHead(ClsHead):
     def predict(self, feats: Tensor,
                 data_samples: Optional[Sequence[MultimodalDataSample]] = None
                 ) -> List[MultimodalDataSample]:
-        """Set ``pred_score`` ``(K,)`` (sigmoid) and ``pred_label`` ``(K,)``."""
+        """Set ``pred_score`` ``(K,)`` (sigmoid), ``pred_label`` ``(K,)``."""
         scores = self(feats).sigmoid().detach()
         labels = (scores >= self.threshold).long()
         if data_samples is None:

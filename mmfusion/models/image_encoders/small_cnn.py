@@ -102,7 +102,8 @@ class SmallCNN(BaseModule):
                                  f'{num_stages} stages')
             indices.append(i % num_stages)
         if len(set(indices)) != len(indices):
-            raise ValueError(f'out_indices {tuple(out_indices)} repeat a stage')
+            raise ValueError(f'out_indices {tuple(out_indices)} repeat a '
+                             'stage')
         self.out_indices: Tuple[int, ...] = tuple(sorted(indices))
         self.stages = nn.ModuleList()
         c_in = in_channels

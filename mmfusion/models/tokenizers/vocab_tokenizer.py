@@ -166,10 +166,12 @@ class VocabTokenizer:
                 mask[i, :len(row)] = True
         return ids, mask
 
-    def __call__(self, texts: Sequence[Optional[str]]) -> Tuple[Tensor, Tensor]:
+    def __call__(self,
+                 texts: Sequence[Optional[str]]) -> Tuple[Tensor, Tensor]:
         return self.encode(texts)
 
-    def decode(self, ids: Union[Tensor, Sequence[int], Sequence[Sequence[int]]],
+    def decode(self,
+               ids: Union[Tensor, Sequence[int], Sequence[Sequence[int]]],
                skip_special: bool = True) -> Union[str, List[str]]:
         """Text of one id sequence (a ``str``) or of a batch (a list).
 

@@ -1,0 +1,4 @@
+"""Evaluation: metrics (importing this registers them)."""
+from .metrics import MultimodalClsMetric
+
+__all__ = ['MultimodalClsMetric']

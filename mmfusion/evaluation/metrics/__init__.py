@@ -1,0 +1,4 @@
+"""Evaluation metrics of mmfusion."""
+from .multimodal_cls_metric import MultimodalClsMetric
+
+__all__ = ['MultimodalClsMetric']

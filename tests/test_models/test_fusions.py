@@ -1,0 +1,211 @@
+"""Contract tests run on every registered fusion block, plus block specifics.
+
+Blocks are discovered from the registry, so a new block is covered without
+editing this file. Each is built with only ``image_dim`` and ``text_dim``.
+"""
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.registry import init_default_scope
+
+from mmfusion.models.fusions import (MAP, VECTOR, BaseFusion,
+                                     CrossAttentionFusion, FiLMFusion,
+                                     check_input_kind)
+from mmfusion.registry import MODELS
+from mmfusion.structures import ModalityFeatures
+
+IMAGE_DIM, TEXT_DIM, H, W, L = 16, 12, 4, 5, 6
+
+
+def fusion_names():
+    MODELS.import_from_location()
+    return sorted(name for name, cls in MODELS.module_dict.items()
+                  if isinstance(cls, type) and issubclass(cls, BaseFusion))
+
+
+def build(name, **kwargs):
+    init_default_scope('mmfusion')
+    return MODELS.build(dict(type=name, image_dim=IMAGE_DIM,
+                             text_dim=TEXT_DIM, **kwargs))
+
+
+def make_inputs(block, b, lengths=None, grad=False, seed=0):
+    """Image (map if the block accepts it, else vector) and text features."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = lengths or [L - i for i in range(b)]
+    mask = torch.arange(L)[None] < torch.tensor(lengths)[:, None]
+    tokens = torch.randn(b, L, TEXT_DIM, generator=g) * mask[..., None]
+    pooled = torch.randn(b, TEXT_DIM, generator=g)
+    if MAP in block.input_kinds:
+        img = torch.randn(b, IMAGE_DIM, H, W, generator=g)
+    else:
+        img = torch.randn(b, IMAGE_DIM, generator=g)
+    for t in (img, tokens, pooled):
+        t.requires_grad_(grad)
+    return img, tokens, mask, pooled
+
+
+def features(block, img, tokens, mask, pooled, image_present=None,
+             text_present=None):
+    b = img.shape[0]
+    ones = torch.ones(b, dtype=torch.bool)
+    image_present = ones if image_present is None else image_present
+    text_present = ones if text_present is None else text_present
+    if img.dim() == 4:
+        image = ModalityFeatures.from_map(img, image_present)
+    else:
+        image = ModalityFeatures(pooled=img, present=image_present)
+    text = ModalityFeatures(tokens=tokens, mask=mask & text_present[:, None],
+                            pooled=pooled, present=text_present)
+    return image, text
+
+
+def test_blocks_are_discovered():
+    assert {'ConcatFusion', 'FiLMFusion',
+            'CrossAttentionFusion'} <= set(fusion_names())
+
+
+@pytest.mark.parametrize('name', fusion_names())
+@pytest.mark.parametrize('b', [1, 2])
+def test_output_shape(name, b):
+    block = build(name).train()
+    out = block(*features(block, *make_inputs(block, b)))
+    assert out.pooled.shape == (b, block.out_dim)
+    if out.map is not None:
+        assert out.map.shape == (b, block.out_dim, H, W)
+    assert torch.isfinite(out.pooled).all()
+
+
+@pytest.mark.parametrize('name', fusion_names())
+def test_gradients_reach_both_modalities(name):
+    block = build(name).train()
+    img, tokens, mask, pooled = make_inputs(block, 2, grad=True)
+    out = block(*features(block, img, tokens, mask, pooled))
+    loss = out.pooled.pow(2).sum()
+    if out.map is not None:
+        loss = loss + out.map.pow(2).mean()
+    loss.backward()
+    assert img.grad is not None and img.grad.abs().sum() > 0
+    text_grad = sum(t.grad.abs().sum() for t in (tokens, pooled)
+                    if t.grad is not None)
+    assert text_grad > 0
+
+
+@pytest.mark.parametrize('name', fusion_names())
+def test_padding_tokens_change_nothing(name):
+    block = build(name).eval()
+    img, tokens, mask, pooled = make_inputs(block, 2, lengths=[4, 2])
+    g = torch.Generator().manual_seed(1)
+    # Garbage at padded positions, and extra padded positions.
+    noisy = tokens + torch.randn(tokens.shape, generator=g) * ~mask[..., None]
+    longer = F.pad(noisy, (0, 0, 0, 3), value=5.0)
+    longer_mask = F.pad(mask, (0, 3))
+    with torch.no_grad():
+        ref = block(*features(block, img, tokens, mask, pooled))
+        out = block(*features(block, img, longer, longer_mask, pooled))
+    torch.testing.assert_close(out.pooled, ref.pooled, atol=1e-6, rtol=0)
+    if ref.map is not None:
+        torch.testing.assert_close(out.map, ref.map, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize('name', fusion_names())
+def test_absent_modality_is_finite(name):
+    block = build(name).train()
+    img, tokens, mask, pooled = make_inputs(block, 3)
+    image_present = torch.tensor([False, True, True])
+    text_present = torch.tensor([True, False, True])
+    # Absent samples carry zero features.
+    img = (img * image_present.view(-1, *[1] * (img.dim() - 1))).detach()
+    tokens = (tokens * text_present[:, None, None]).detach()
+    pooled = (pooled * text_present[:, None]).detach()
+    for t in (img, tokens, pooled):
+        t.requires_grad_(True)
+    out = block(*features(block, img, tokens, mask, pooled, image_present,
+                          text_present))
+    assert torch.isfinite(out.pooled).all()
+    if out.map is not None:
+        assert torch.isfinite(out.map).all()
+    loss = out.pooled.sum() + (out.map.sum() if out.map is not None else 0)
+    loss.backward()
+    for t in (img, tokens, pooled):
+        assert t.grad is None or torch.isfinite(t.grad).all()
+    for p in block.parameters():
+        assert p.grad is None or torch.isfinite(p.grad).all()
+
+
+@pytest.mark.parametrize('num_layers', [1, 2])
+def test_cross_attention_explicit_path_matches_sdpa(num_layers):
+    block = build('CrossAttentionFusion', embed_dims=16, num_heads=4,
+                  num_layers=num_layers).eval()
+    img, tokens, mask, pooled = make_inputs(block, 2, lengths=[6, 3])
+    feats = features(block, img, tokens, mask, pooled)
+    with torch.no_grad():
+        fast = block(*feats)
+        explicit = block(*feats, return_attention=True)
+    assert fast.attention is None
+    torch.testing.assert_close(explicit.pooled, fast.pooled, atol=1e-5,
+                               rtol=0)
+    torch.testing.assert_close(explicit.map, fast.map, atol=1e-5, rtol=0)
+    attn = explicit.attention
+    assert attn.shape == (2, 4, L, H * W)
+    torch.testing.assert_close(attn.sum(-1), torch.ones(2, 4, L))
+
+
+def test_cross_attention_all_text_absent():
+    block = build('CrossAttentionFusion').eval()
+    img, tokens, mask, pooled = make_inputs(block, 2)
+    absent = torch.zeros(2, dtype=torch.bool)
+    with torch.no_grad():
+        out = block(*features(block, img, tokens * 0, mask, pooled * 0,
+                              text_present=absent), return_attention=True)
+    assert torch.isfinite(out.pooled).all() and torch.isfinite(out.map).all()
+    # No text: the pooled output is the same for any image.
+    assert torch.allclose(out.pooled[0], out.pooled[1])
+
+
+def test_cross_attention_position_encoding_breaks_symmetry():
+    # Two images that are mirror images of each other: without position
+    # encoding the attended result is identical (attention is a set op).
+    img, tokens, mask, pooled = make_inputs(build('CrossAttentionFusion'), 1)
+    mirrored = img.flip(-1)
+    for pos_embed, same in ((False, True), (True, False)):
+        torch.manual_seed(0)
+        block = build('CrossAttentionFusion', pos_embed=pos_embed).eval()
+        with torch.no_grad():
+            a = block(*features(block, img, tokens, mask, pooled)).pooled
+            b = block(*features(block, mirrored, tokens, mask, pooled)).pooled
+        assert torch.allclose(a, b, atol=1e-5) == same
+
+
+def test_film_absent_text_is_identity_modulation():
+    block = build('FiLMFusion').eval()
+    img, tokens, mask, pooled = make_inputs(block, 2)
+    absent = torch.zeros(2, dtype=torch.bool)
+    with torch.no_grad():
+        a = block(*features(block, img, tokens, mask, pooled,
+                            text_present=absent))
+        # Zeroing the generator gives gamma = beta = 0 for every sample.
+        torch.nn.init.zeros_(block.film_generator.weight)
+        torch.nn.init.zeros_(block.film_generator.bias)
+        b = block(*features(block, img, tokens, mask, pooled))
+    torch.testing.assert_close(a.pooled, b.pooled)
+
+
+def test_concat_vector_and_map_paths():
+    block = build('ConcatFusion', out_dim=8, hidden_dims=(10,))
+    img, tokens, mask, pooled = make_inputs(block, 2)
+    out_map = block(*features(block, img, tokens, mask, pooled))
+    out_vec = block(*features(block, img.mean((2, 3)), tokens, mask, pooled))
+    assert out_map.map.shape == (2, 8, H, W) and out_vec.map is None
+    assert out_vec.pooled.shape == (2, 8)
+
+
+def test_check_input_kind_names_fitting_blocks():
+    check_input_kind('FiLMFusion', FiLMFusion, MAP)
+    with pytest.raises(ValueError) as err:
+        check_input_kind('FiLMFusion', FiLMFusion, VECTOR)
+    assert 'ConcatFusion' in str(err.value)
+    assert 'CrossAttentionFusion' not in str(err.value)
+    with pytest.raises(ValueError, match='CrossAttentionFusion'):
+        check_input_kind('X', type('X', (BaseFusion,), {}), MAP)
+    assert MAP in CrossAttentionFusion.input_kinds
