@@ -102,7 +102,10 @@ def build_mmengine_cfg(cfg: DictConfig, config_path: Path) -> Config:
     threads = OmegaConf.select(cfg, 'env_cfg.torch_num_threads')
     if threads:
         torch.set_num_threads(int(threads))
-    return to_mmengine_config(cfg, filename=config_path)
+    # No filename: the Runner then dumps its copy as WORK_DIR/<timestamp>.py
+    # instead of overwriting our resolved `config.yaml` with a YAML that
+    # holds Python tuples.
+    return to_mmengine_config(cfg, filename=None)
 
 
 def world_size() -> int:

@@ -46,6 +46,16 @@ def _flatten(metrics: Dict) -> Dict[str, float]:
     return {k: float(v) for k, v in sorted(metrics.items())}
 
 
+def _job_env() -> Dict[str, str]:
+    """The jobs import the same mmfusion as this process, installed or not."""
+    import mmfusion
+    pkg_parent = osp.dirname(osp.dirname(osp.abspath(mmfusion.__file__)))
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in (pkg_parent, env.get('PYTHONPATH')) if p)
+    return env
+
+
 def run_sweep(args) -> List[Dict]:
     """Run every job of ``args.overrides``'s sweep; write the summary."""
     config_path = resolve_config_path(args.config)
@@ -68,7 +78,8 @@ def run_sweep(args) -> List[Dict]:
               f' -> {job_dir}', flush=True)
         os.makedirs(job_dir, exist_ok=True)
         with open(osp.join(job_dir, 'sweep_job.log'), 'w') as log:
-            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                  env=_job_env())
         metrics_file = osp.join(job_dir, 'test_metrics.json')
         row = {'job': i, 'overrides': ' '.join(job), 'work_dir': job_dir,
                'status': 'ok' if proc.returncode == 0 else

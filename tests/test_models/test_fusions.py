@@ -72,8 +72,18 @@ def test_output_shape(name, b):
     out = block(*features(block, *make_inputs(block, b)))
     assert out.pooled.shape == (b, block.out_dim)
     if out.map is not None:
-        assert out.map.shape == (b, block.out_dim, H, W)
+        assert out.map.shape[:2] == (b, block.map_dim)
     assert torch.isfinite(out.pooled).all()
+
+
+@pytest.mark.parametrize('b', [1, 2])
+def test_film_strided_max_mean(b):
+    block = build('FiLMFusion', strides=(2, 1), num_blocks=2, channels=8,
+                  out_dim=6, pooling=('max', 'mean', 'argmax'),
+                  text_to_output=True).train()
+    out = block(*features(block, *make_inputs(block, b)))
+    assert out.pooled.shape == (b, 24 + block.text_dim) == (b, block.out_dim)
+    assert out.map.shape == (b, 6, (H + 1) // 2, (W + 1) // 2)
 
 
 @pytest.mark.parametrize('name', fusion_names())

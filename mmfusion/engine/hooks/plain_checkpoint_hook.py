@@ -11,7 +11,10 @@ from mmfusion.registry import HOOKS
 
 
 def _plain(value: Any) -> Any:
-    """numpy scalars/arrays to Python numbers/lists, recursively."""
+    """numpy scalars/arrays to Python numbers/lists, and str subclasses
+    (``torch.__version__`` is a ``TorchVersion``) to str, recursively."""
+    if isinstance(value, str) and type(value) is not str:
+        return str(value)
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):

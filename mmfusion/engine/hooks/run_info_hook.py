@@ -33,13 +33,13 @@ def env_summary() -> Dict[str, str]:
     import torch
 
     import mmfusion
-    info = {'mmfusion': mmfusion.__version__, 'torch': torch.__version__,
+    info = {'mmfusion': mmfusion.__version__, 'torch': str(torch.__version__),
             'mmengine': mmengine.__version__, 'numpy': numpy.__version__,
             'cuda_available': str(torch.cuda.is_available()),
             'torch_threads': str(torch.get_num_threads())}
     for name in ('mmcv', 'mmdet', 'mmseg'):
         try:
-            info[name] = __import__(name).__version__
+            info[name] = str(__import__(name).__version__)
         except Exception:  # optional at this point; report absence
             info[name] = 'not installed'
     return info

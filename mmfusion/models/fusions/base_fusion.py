@@ -40,7 +40,9 @@ class BaseFusion(BaseModule):
     - ``input_kinds``: which image feature kinds it can fuse (``'vector'``
       and/or ``'map'``); a model that can only offer another kind fails at
       build time naming the blocks that fit (:func:`check_input_kind`);
-    - ``out_dim``: the channel size of ``FusionOutput.pooled`` (and ``map``).
+    - ``out_dim``: the channel size of ``FusionOutput.pooled``;
+    - ``map_dim``: the channel size of ``FusionOutput.map`` (``out_dim``
+      unless the block pools several statistics into ``pooled``).
 
     ``forward(image, text, return_attention=False)`` receives each modality's
     :class:`ModalityFeatures` (pooled vector, tokens or map, padding mask and
@@ -65,6 +67,10 @@ class BaseFusion(BaseModule):
     @property
     def out_dim(self) -> int:
         raise NotImplementedError
+
+    @property
+    def map_dim(self) -> int:
+        return self.out_dim
 
     def forward(self, image: ModalityFeatures, text: ModalityFeatures,
                 return_attention: bool = False) -> FusionOutput:

@@ -1,11 +1,14 @@
 """FiLM: feature-wise linear modulation of image maps by the text."""
 from __future__ import annotations
 
-from typing import ClassVar, FrozenSet, Optional
+from typing import ClassVar, FrozenSet, Optional, Sequence
+
+import torch
 
 from torch import Tensor, nn
 
 from mmfusion.models.image_encoders.small_cnn import append_coords
+from mmfusion.models.utils import SpatialPooling
 from mmfusion.registry import MODELS
 from mmfusion.structures import ModalityFeatures
 from .base_fusion import MAP, BaseFusion, FusionOutput
@@ -15,14 +18,17 @@ class _FiLMBlock(nn.Module):
     """FiLM residual block (Perez et al. 2018, Fig. 3).
 
     ``[coords] -> conv1x1 -> ReLU -> (r) -> conv3x3 -> BN (no affine) ->
-    FiLM -> ReLU -> + r``.
+    FiLM -> ReLU -> + r``. A block with ``stride > 1`` downsamples in its
+    first conv, which is then 3x3 so no position is skipped unseen.
     """
 
-    def __init__(self, channels: int, coord_conv: bool) -> None:
+    def __init__(self, channels: int, coord_conv: bool,
+                 stride: int = 1) -> None:
         super().__init__()
         self.coord_conv = coord_conv
+        k = 1 if stride == 1 else 3
         self.conv1 = nn.Conv2d(channels + (2 if coord_conv else 0), channels,
-                               1)
+                               k, stride=stride, padding=k // 2)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.norm = nn.BatchNorm2d(channels, affine=False)
         self.relu = nn.ReLU(inplace=True)
@@ -61,6 +67,15 @@ class FiLMFusion(BaseFusion):
         coord_conv: append x/y coordinate channels before each block's first
             conv and before the output conv (as in the paper).
         dropout: dropout on the output map.
+        strides: per-block stride (default all 1). Striding lets the text
+            modulate the image early, at high resolution, and still end on
+            a small map: the image encoder can then be a shallow stem.
+        pooling: statistics that ``pooled`` concatenates, a subset of
+            ``max`` (as in the paper: finds the referred object), ``mean``
+            (counts) and ``argmax`` (soft-argmax coordinates of each channel:
+            compares positions), see :class:`SpatialPooling`.
+        text_to_output: append the text's pooled vector to ``pooled`` so
+            the head sees which question was asked.
         init_cfg: mmengine weight-initialisation config.
     """
 
@@ -69,11 +84,24 @@ class FiLMFusion(BaseFusion):
     def __init__(self, image_dim: int, text_dim: int, num_blocks: int = 4,
                  channels: int = 128, out_dim: int = 256,
                  coord_conv: bool = True, dropout: float = 0.0,
+                 strides: Optional[Sequence[int]] = None,
+                 pooling: Sequence[str] = ('max', ),
+                 text_to_output: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(image_dim, text_dim, init_cfg=init_cfg)
         if num_blocks < 1:
             raise ValueError('num_blocks must be >= 1')
-        self._out_dim = out_dim
+        strides = tuple(strides) if strides is not None else (1, ) * num_blocks
+        if len(strides) != num_blocks:
+            raise ValueError(f'strides {strides} must give one stride per '
+                             f'block (num_blocks={num_blocks})')
+        if isinstance(pooling, str):
+            pooling = (pooling, )
+        self.pool = SpatialPooling(pooling, out_dim)
+        self.text_to_output = text_to_output
+        self._map_dim = out_dim
+        self._out_dim = (self.pool.out_dim +
+                         (text_dim if text_to_output else 0))
         self.num_blocks = num_blocks
         self.channels = channels
         self.coord_conv = coord_conv
@@ -84,7 +112,7 @@ class FiLMFusion(BaseFusion):
             self.proj = nn.Identity()
         self.film_generator = nn.Linear(text_dim, 2 * channels * num_blocks)
         self.blocks = nn.ModuleList(
-            _FiLMBlock(channels, coord_conv) for _ in range(num_blocks))
+            _FiLMBlock(channels, coord_conv, s) for s in strides)
         self.out_conv = nn.Sequential(
             nn.Conv2d(channels + (2 if coord_conv else 0), out_dim, 1),
             nn.ReLU(inplace=True))
@@ -93,6 +121,10 @@ class FiLMFusion(BaseFusion):
     @property
     def out_dim(self) -> int:
         return self._out_dim
+
+    @property
+    def map_dim(self) -> int:
+        return self._map_dim
 
     def forward(self, image: ModalityFeatures, text: ModalityFeatures,
                 return_attention: bool = False) -> FusionOutput:
@@ -110,4 +142,7 @@ class FiLMFusion(BaseFusion):
         if self.coord_conv:
             x = append_coords(x)
         out_map = self.dropout(self.out_conv(x))
-        return FusionOutput(pooled=out_map.amax(dim=(2, 3)), map=out_map)
+        pooled = self.pool(out_map)
+        if self.text_to_output:
+            pooled = torch.cat([pooled, text.get_pooled()], dim=1)
+        return FusionOutput(pooled=pooled, map=out_map)

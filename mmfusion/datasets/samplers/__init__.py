@@ -1,0 +1,3 @@
+from .group_sampler import GroupSampler
+
+__all__ = ['GroupSampler']

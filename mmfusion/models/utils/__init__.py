@@ -1,0 +1,3 @@
+from .spatial_pooling import SpatialPooling
+
+__all__ = ['SpatialPooling']

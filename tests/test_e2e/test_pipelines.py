@@ -1,0 +1,34 @@
+"""Every experiment's data pipeline runs on one sample, and the model it
+configures builds and computes a loss on that sample."""
+from __future__ import annotations
+
+import pytest
+import torch
+from mmengine.dataset import pseudo_collate
+
+from mmfusion.config import compose_config, package_config_dir, \
+    to_mmengine_config
+from mmfusion.registry import DATASETS, MODELS
+
+from conftest import TINY_SHAPES
+
+EXPERIMENTS = sorted(p.stem for p in
+                     (package_config_dir() / 'experiment').glob('*.yaml'))
+
+
+@pytest.mark.parametrize('name', EXPERIMENTS)
+def test_pipeline_and_model_on_one_sample(name, data_root):
+    cfg, path = compose_config(name, [f'data_root={data_root}', *TINY_SHAPES])
+    mm = to_mmengine_config(cfg, path)
+    for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = DATASETS.build(mm[split].dataset)
+        sample = dataset[0]
+        assert sample['inputs']['img'].dtype == torch.uint8
+        assert sample['inputs']['img'].shape[0] == 3
+    model = MODELS.build(mm.model)
+    train = DATASETS.build(mm.train_dataloader.dataset)
+    model.data_preprocessor.tokenizer.fit(train.get_texts())
+    batch = pseudo_collate([train[i] for i in range(4)])
+    data = model.data_preprocessor(batch, True)
+    losses = model(**data, mode='loss')
+    assert all(torch.isfinite(v) for v in losses.values())
