@@ -20,7 +20,7 @@ setup(
     long_description=open('README.md').read() if os.path.exists(
         'README.md') else '',
     long_description_content_type='text/markdown',
-    license='Apache-2.0',
+    license='MIT',
     python_requires='>=3.9',
     packages=find_packages(exclude=('tests', 'tests.*', 'tools', 'configs')),
     include_package_data=True,

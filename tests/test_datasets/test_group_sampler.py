@@ -1,0 +1,48 @@
+"""GroupSampler: groups stay together; ranks read disjoint samples whose
+union per step is the single-process global batch."""
+from unittest import mock
+
+import pytest
+
+from mmfusion.datasets.samplers import group_sampler as gs
+
+
+def make(n, world, rank, **kw):
+    with mock.patch.object(gs, 'get_dist_info', return_value=(rank, world)):
+        return gs.GroupSampler(list(range(n)), seed=3, **kw)
+
+
+def test_groups_stay_together_and_cover_everything():
+    order = list(make(40, 1, 0))
+    assert sorted(order) == list(range(40))
+    for i in range(0, 40, 4):
+        assert order[i] % 4 == 0 and order[i:i + 4] == list(
+            range(order[i], order[i] + 4))
+
+
+def test_shuffle_depends_on_epoch():
+    s = make(40, 1, 0)
+    first = list(s)
+    s.set_epoch(1)
+    assert list(s) != first and sorted(s) == sorted(first)
+
+
+@pytest.mark.parametrize('world', [2, 4])
+def test_ranks_disjoint_and_union_is_global_batch(world):
+    per_rank_batch = 8  # two groups of four
+    single = list(make(64, 1, 0))
+    ranks = [list(make(64, world, r)) for r in range(world)]
+    seen = [i for r in ranks for i in r]
+    assert sorted(seen) == list(range(64))  # disjoint, complete
+    steps = len(ranks[0]) // per_rank_batch
+    for step in range(steps):
+        union = {i for r in ranks
+                 for i in r[step * per_rank_batch:(step + 1) * per_rank_batch]}
+        glob = single[step * per_rank_batch * world:
+                      (step + 1) * per_rank_batch * world]
+        assert union == set(glob)
+
+
+def test_round_up_pads_uneven_groups():
+    ranks = [list(make(36, 2, r)) for r in range(2)]  # 9 groups
+    assert len(ranks[0]) == len(ranks[1]) == 20
