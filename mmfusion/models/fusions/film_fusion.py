@@ -45,6 +45,29 @@ class _FiLMBlock(nn.Module):
         return self.relu(y) + residual
 
 
+class _PlainFiLMBlock(nn.Module):
+    """One conv per block: ``[coords] -> conv3x3 (stride) -> BN (no affine)
+    -> FiLM -> ReLU`` (+ identity when the shape is kept). About a third of
+    the residual block's compute, for CPU budgets."""
+
+    def __init__(self, channels: int, coord_conv: bool,
+                 stride: int = 1) -> None:
+        super().__init__()
+        self.coord_conv = coord_conv
+        self.stride = stride
+        self.conv = nn.Conv2d(channels + (2 if coord_conv else 0), channels,
+                              3, stride=stride, padding=1, bias=False)
+        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
+        inp = append_coords(x) if self.coord_conv else x
+        y = self.norm(self.conv(inp))
+        y = self.relu(y * (1 + gamma[:, :, None, None]) +
+                      beta[:, :, None, None])
+        return y + x if self.stride == 1 else y
+
+
 @MODELS.register_module()
 class FiLMFusion(BaseFusion):
     """Text-conditioned residual blocks over the image map (FiLM, CLEVR).
@@ -76,6 +99,8 @@ class FiLMFusion(BaseFusion):
             compares positions), see :class:`SpatialPooling`.
         text_to_output: append the text's pooled vector to ``pooled`` so
             the head sees which question was asked.
+        block: ``residual`` (the paper's two-conv residual block) or
+            ``plain`` (one 3x3 conv per block, a third of the compute).
         init_cfg: mmengine weight-initialisation config.
     """
 
@@ -86,7 +111,7 @@ class FiLMFusion(BaseFusion):
                  coord_conv: bool = True, dropout: float = 0.0,
                  strides: Optional[Sequence[int]] = None,
                  pooling: Sequence[str] = ('max', ),
-                 text_to_output: bool = False,
+                 text_to_output: bool = False, block: str = 'residual',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(image_dim, text_dim, init_cfg=init_cfg)
         if num_blocks < 1:
@@ -95,6 +120,11 @@ class FiLMFusion(BaseFusion):
         if len(strides) != num_blocks:
             raise ValueError(f'strides {strides} must give one stride per '
                              f'block (num_blocks={num_blocks})')
+        blocks = {'residual': _FiLMBlock, 'plain': _PlainFiLMBlock}
+        if block not in blocks:
+            raise ValueError(f'block must be one of {sorted(blocks)}, got '
+                             f'{block!r}')
+        block_cls = blocks[block]
         if isinstance(pooling, str):
             pooling = (pooling, )
         self.pool = SpatialPooling(pooling, out_dim)
@@ -112,7 +142,7 @@ class FiLMFusion(BaseFusion):
             self.proj = nn.Identity()
         self.film_generator = nn.Linear(text_dim, 2 * channels * num_blocks)
         self.blocks = nn.ModuleList(
-            _FiLMBlock(channels, coord_conv, s) for s in strides)
+            block_cls(channels, coord_conv, s) for s in strides)
         self.out_conv = nn.Sequential(
             nn.Conv2d(channels + (2 if coord_conv else 0), out_dim, 1),
             nn.ReLU(inplace=True))
