@@ -6,17 +6,31 @@ import sys
 from typing import Iterator, List, Sequence, Tuple
 
 
+#: Flags whose next argument is their value, even if it contains ``=``.
+VALUE_FLAGS = frozenset({
+    '--work-dir', '--load-from', '--json-out', '--show-dir', '--launcher',
+    '--cfg', '--gpus', '--device', '--local-rank', '--local_rank'})
+
+
 def split_overrides(argv: Sequence[str]) -> Tuple[List[str], List[str]]:
     """(flags and positionals, Hydra overrides).
 
     Any argument that does not start with ``-`` and contains ``=`` is an
     override, and so is a ``~key`` deletion; so ``--resume model/fusion=film``
-    leaves ``--resume`` without a value (meaning ``auto``). A flag's own value
-    with ``=`` must be attached: ``--work-dir=runs/a=b``.
+    leaves ``--resume`` without a value (meaning ``auto``). The value of a
+    flag that always takes one (``--work-dir DIR``) is never an override,
+    whatever it contains.
     """
     rest, overrides = [], []
+    take_value = False
     for arg in argv:
-        if not arg.startswith('-') and ('=' in arg or arg.startswith('~')):
+        if take_value:
+            rest.append(arg)
+            take_value = False
+        elif arg in VALUE_FLAGS:
+            rest.append(arg)
+            take_value = True
+        elif not arg.startswith('-') and ('=' in arg or arg.startswith('~')):
             overrides.append(arg)
         else:
             rest.append(arg)

@@ -145,3 +145,13 @@ def test_resolved_dump_reloads(tmp_path):
     assert again.train_cfg.max_iters == 5
     assert OmegaConf.to_container(again.model) == OmegaConf.to_container(
         OmegaConf.create(to_container(cfg)).model)
+
+
+def test_cli_splits_overrides_from_flags():
+    from mmfusion.cli.common import split_overrides
+    rest, ov = split_overrides(['cfg.yaml', '--resume', 'model/fusion=film',
+                                '--work-dir', 'runs/a=b', '~model.neck',
+                                '+x=1', '--amp'])
+    assert ov == ['model/fusion=film', '~model.neck', '+x=1']
+    assert rest == ['cfg.yaml', '--resume', '--work-dir', 'runs/a=b',
+                    '--amp']

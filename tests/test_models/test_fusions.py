@@ -76,9 +76,11 @@ def test_output_shape(name, b):
     assert torch.isfinite(out.pooled).all()
 
 
+@pytest.mark.parametrize('kind', ['residual', 'plain'])
 @pytest.mark.parametrize('b', [1, 2])
-def test_film_strided_max_mean(b):
+def test_film_strided_max_mean(b, kind):
     block = build('FiLMFusion', strides=(2, 1), num_blocks=2, channels=8,
+                  block=kind,
                   out_dim=6, pooling=('max', 'mean', 'argmax'),
                   text_to_output=True).train()
     out = block(*features(block, *make_inputs(block, b)))

@@ -50,13 +50,15 @@ class _PlainFiLMBlock(nn.Module):
     -> FiLM -> ReLU`` (+ identity when the shape is kept). About a third of
     the residual block's compute, for CPU budgets."""
 
-    def __init__(self, channels: int, coord_conv: bool,
-                 stride: int = 1) -> None:
+    def __init__(self, channels: int, coord_conv: bool, stride: int = 1,
+                 in_channels: Optional[int] = None) -> None:
         super().__init__()
+        in_channels = in_channels or channels
         self.coord_conv = coord_conv
-        self.stride = stride
-        self.conv = nn.Conv2d(channels + (2 if coord_conv else 0), channels,
-                              3, stride=stride, padding=1, bias=False)
+        self.residual = stride == 1 and in_channels == channels
+        self.conv = nn.Conv2d(in_channels + (2 if coord_conv else 0),
+                              channels, 3, stride=stride, padding=1,
+                              bias=False)
         self.norm = nn.BatchNorm2d(channels, affine=False)
         self.relu = nn.ReLU(inplace=True)
 
@@ -65,7 +67,7 @@ class _PlainFiLMBlock(nn.Module):
         y = self.norm(self.conv(inp))
         y = self.relu(y * (1 + gamma[:, :, None, None]) +
                       beta[:, :, None, None])
-        return y + x if self.stride == 1 else y
+        return y + x if self.residual else y
 
 
 @MODELS.register_module()
@@ -135,14 +137,23 @@ class FiLMFusion(BaseFusion):
         self.num_blocks = num_blocks
         self.channels = channels
         self.coord_conv = coord_conv
-        if image_dim != channels:
+        if block == 'plain':
+            # The first plain block maps image_dim -> channels itself.
+            self.proj = nn.Identity()
+        elif image_dim != channels:
             self.proj = nn.Sequential(nn.Conv2d(image_dim, channels, 1),
                                       nn.ReLU(inplace=True))
         else:
             self.proj = nn.Identity()
         self.film_generator = nn.Linear(text_dim, 2 * channels * num_blocks)
-        self.blocks = nn.ModuleList(
-            block_cls(channels, coord_conv, s) for s in strides)
+        if block == 'plain':
+            self.blocks = nn.ModuleList(
+                _PlainFiLMBlock(channels, coord_conv, s,
+                                image_dim if i == 0 else channels)
+                for i, s in enumerate(strides))
+        else:
+            self.blocks = nn.ModuleList(
+                _FiLMBlock(channels, coord_conv, s) for s in strides)
         self.out_conv = nn.Sequential(
             nn.Conv2d(channels + (2 if coord_conv else 0), out_dim, 1),
             nn.ReLU(inplace=True))
