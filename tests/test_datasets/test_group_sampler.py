@@ -46,3 +46,29 @@ def test_ranks_disjoint_and_union_is_global_batch(world):
 def test_round_up_pads_uneven_groups():
     ranks = [list(make(36, 2, r)) for r in range(2)]  # 9 groups
     assert len(ranks[0]) == len(ranks[1]) == 20
+
+
+class _Typed(list):
+    def get_data_info(self, i):
+        return {'question_type': ('a', 'b', 'c')[(i // 4) % 3]}
+
+
+@pytest.mark.parametrize('world', [1, 2])
+def test_homogeneous_batches(world):
+    data = _Typed(range(96))  # 24 groups, 8 of each type
+    for rank in range(world):
+        with mock.patch.object(gs, 'get_dist_info',
+                               return_value=(rank, world)):
+            s = gs.GroupSampler(data, seed=1, homogeneous_key='question_type',
+                                batch_size=8)
+        order = list(s)
+        assert len(order) == len(s) and len(order) % 8 == 0
+        for b in range(0, len(order), 8):
+            kinds = {data.get_data_info(i)['question_type']
+                     for i in order[b:b + 8]}
+            assert len(kinds) == 1
+
+
+def test_homogeneous_needs_batch_size():
+    with pytest.raises(ValueError, match='batch_size'):
+        gs.GroupSampler(_Typed(range(16)), homogeneous_key='question_type')

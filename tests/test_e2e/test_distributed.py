@@ -29,7 +29,7 @@ COMMON = [
     'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
     'test_dataloader.num_workers=0', '~train_dataloader.persistent_workers',
     '~val_dataloader.persistent_workers', 'env_cfg.torch_num_threads=1',
-    'randomness.deterministic=true',
+    'randomness.deterministic=true', 'train_dataloader.sampler.homogeneous_key=null',
 ]
 
 

@@ -30,17 +30,30 @@ class GroupSampler(Sampler):
     rank batches is the global batch a single process would read when the
     per-rank batch is a multiple of ``group_size``.
 
+    With ``homogeneous_key`` (e.g. ``question_type``), every batch holds
+    groups that share that key's value (task-homogeneous batches): in a
+    multi-task benchmark one task's gradient is then not averaged away by the
+    others' in each step, and the slowest task (relative position, here)
+    starts learning far earlier. Groups are then dealt in blocks of
+    ``batch_size`` samples; each epoch drops the (reshuffled) groups that do
+    not fill a block, and blocks go round-robin to the ranks.
+
     Args:
-        dataset: the dataset (only its length is used).
+        dataset: the dataset (its length; ``get_data_info`` for the key).
         group_size: consecutive samples that form a group.
         shuffle: shuffle the group order each epoch.
         seed: shuffling seed; synchronised across ranks when None.
         round_up: pad so every rank gets the same number of groups.
+        homogeneous_key: data-info key whose value is shared by a batch.
+        batch_size: samples per batch per rank (needed with
+            ``homogeneous_key``; a multiple of ``group_size``).
     """
 
     def __init__(self, dataset: Sized, group_size: int = 4,
                  shuffle: bool = True, seed: Optional[int] = None,
-                 round_up: bool = True) -> None:
+                 round_up: bool = True,
+                 homogeneous_key: Optional[str] = None,
+                 batch_size: Optional[int] = None) -> None:
         if group_size < 1:
             raise ValueError(f'group_size must be >= 1, got {group_size}')
         rank, world_size = get_dist_info()
@@ -58,8 +71,42 @@ class GroupSampler(Sampler):
             self.groups_per_rank = math.ceil(
                 (self.num_groups - rank) / world_size)
         self.total_groups = self.groups_per_rank * world_size
+        self.homogeneous_key = homogeneous_key
+        if homogeneous_key is not None:
+            if not batch_size or batch_size % group_size:
+                raise ValueError(
+                    f'GroupSampler(homogeneous_key={homogeneous_key!r}) needs '
+                    f'batch_size (got {batch_size}) that is a multiple of '
+                    f'group_size ({group_size})')
+            self.groups_per_block = batch_size // group_size
+            keys: dict = {}
+            for g in range(self.num_groups):
+                info = dataset.get_data_info(g * group_size)
+                keys.setdefault(info.get(homogeneous_key), []).append(g)
+            self._groups_by_key = [keys[k] for k in sorted(keys, key=str)]
+
+    def _homogeneous_order(self):
+        g = torch.Generator()
+        g.manual_seed(self.seed + self.epoch)
+        blocks = []
+        for groups in self._groups_by_key:
+            order = ([groups[i] for i in torch.randperm(
+                len(groups), generator=g).tolist()] if self.shuffle
+                     else list(groups))
+            k = self.groups_per_block
+            blocks += [order[i:i + k] for i in range(0, len(order) - k + 1, k)]
+        if self.shuffle:
+            blocks = [blocks[i] for i in torch.randperm(
+                len(blocks), generator=g).tolist()]
+        per_rank = math.ceil(len(blocks) / self.world_size)
+        if blocks and len(blocks) < per_rank * self.world_size:
+            blocks = (blocks * 2)[:per_rank * self.world_size]
+        return [grp for block in blocks[self.rank::self.world_size]
+                for grp in block]
 
     def _group_order(self):
+        if self.homogeneous_key is not None:
+            return self._homogeneous_order()
         if self.shuffle:
             g = torch.Generator()
             g.manual_seed(self.seed + self.epoch)
