@@ -80,7 +80,7 @@ def test_output_shape(name, b):
 @pytest.mark.parametrize('b', [1, 2])
 def test_film_strided_max_mean(b, kind):
     block = build('FiLMFusion', strides=(2, 1), num_blocks=2, channels=8,
-                  block=kind,
+                  block=kind, modulate_input=True,
                   out_dim=6, pooling=('max', 'mean', 'argmax'),
                   text_to_output=True).train()
     out = block(*features(block, *make_inputs(block, b)))

@@ -103,6 +103,10 @@ class FiLMFusion(BaseFusion):
             the head sees which question was asked.
         block: ``residual`` (the paper's two-conv residual block) or
             ``plain`` (one 3x3 conv per block, a third of the compute).
+        modulate_input: also FiLM the incoming image map itself (scale and
+            shift of its ``image_dim`` channels, then ReLU) before the first
+            block: with a shallow stem the text then selects colours and
+            shapes at full resolution.
         init_cfg: mmengine weight-initialisation config.
     """
 
@@ -114,6 +118,7 @@ class FiLMFusion(BaseFusion):
                  strides: Optional[Sequence[int]] = None,
                  pooling: Sequence[str] = ('max', ),
                  text_to_output: bool = False, block: str = 'residual',
+                 modulate_input: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(image_dim, text_dim, init_cfg=init_cfg)
         if num_blocks < 1:
@@ -145,7 +150,10 @@ class FiLMFusion(BaseFusion):
                                       nn.ReLU(inplace=True))
         else:
             self.proj = nn.Identity()
-        self.film_generator = nn.Linear(text_dim, 2 * channels * num_blocks)
+        self.modulate_input = modulate_input
+        self.film_generator = nn.Linear(
+            text_dim, 2 * channels * num_blocks +
+            (2 * image_dim if modulate_input else 0))
         if block == 'plain':
             self.blocks = nn.ModuleList(
                 _PlainFiLMBlock(channels, coord_conv, s,
@@ -172,12 +180,19 @@ class FiLMFusion(BaseFusion):
         if image.map is None:
             raise ValueError('FiLMFusion needs image feature maps '
                              '(ModalityFeatures.map)')
-        x = self.proj(image.map)
+        x = image.map
         params = self.film_generator(text.get_pooled())
         present = text.get_present().to(params.dtype).unsqueeze(-1)
         params = params * present
+        if self.modulate_input:
+            d = self.image_dim
+            g0, b0 = params[:, :d], params[:, d:2 * d]
+            params = params[:, 2 * d:]
+            x = torch.relu(x * (1 + g0[:, :, None, None]) +
+                           b0[:, :, None, None])
+        x = self.proj(x)
         # (B, num_blocks, 2, C): gamma and beta of each block.
-        params = params.view(-1, self.num_blocks, 2, self.channels)
+        params = params.reshape(-1, self.num_blocks, 2, self.channels)
         for i, block in enumerate(self.blocks):
             x = block(x, params[:, i, 0], params[:, i, 1])
         if self.coord_conv:
