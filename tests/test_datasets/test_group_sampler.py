@@ -72,3 +72,15 @@ def test_homogeneous_batches(world):
 def test_homogeneous_needs_batch_size():
     with pytest.raises(ValueError, match='batch_size'):
         gs.GroupSampler(_Typed(range(16)), homogeneous_key='question_type')
+
+
+def test_homogeneous_small_dataset_keeps_every_group():
+    data = _Typed(range(24))  # 6 groups: 2 per type, fewer than a block
+    s = make_typed(data)
+    assert sorted(s) == list(range(24))
+
+
+def make_typed(data):
+    with mock.patch.object(gs, 'get_dist_info', return_value=(0, 1)):
+        return gs.GroupSampler(data, seed=1, homogeneous_key='question_type',
+                               batch_size=16)

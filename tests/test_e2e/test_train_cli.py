@@ -140,3 +140,14 @@ def test_sweep_refused_with_launcher(tmp_path):
                     '--launcher', 'pytorch', cwd=tmp_path, check=False)
     assert proc.returncode != 0
     assert 'launcher' in proc.stderr
+
+
+def test_show_dir_writes_prediction_pictures(trained):
+    out = trained / 'show'
+    run_tool('test.py', str(trained / 'wd' / 'config.yaml'),
+             str(trained / 'wd' / 'iter_120.pth'), '--show-dir', str(out),
+             cwd=trained)
+    pictures = sorted(out.glob('*.png'))
+    assert 0 < len(pictures) <= 50
+    from PIL import Image
+    assert Image.open(pictures[0]).size[0] >= 256

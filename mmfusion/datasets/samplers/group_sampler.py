@@ -35,8 +35,9 @@ class GroupSampler(Sampler):
     multi-task benchmark one task's gradient is then not averaged away by the
     others' in each step, and the slowest task (relative position, here)
     starts learning far earlier. Groups are then dealt in blocks of
-    ``batch_size`` samples; each epoch drops the (reshuffled) groups that do
-    not fill a block, and blocks go round-robin to the ranks.
+    ``batch_size`` samples; groups that do not fill a one-key block go into
+    mixed blocks at the end of the epoch, and blocks go round-robin to the
+    ranks.
 
     Args:
         dataset: the dataset (its length; ``get_data_info`` for the key).
@@ -88,16 +89,23 @@ class GroupSampler(Sampler):
     def _homogeneous_order(self):
         g = torch.Generator()
         g.manual_seed(self.seed + self.epoch)
-        blocks = []
+        blocks, leftovers = [], []
+        k = self.groups_per_block
         for groups in self._groups_by_key:
             order = ([groups[i] for i in torch.randperm(
                 len(groups), generator=g).tolist()] if self.shuffle
                      else list(groups))
-            k = self.groups_per_block
-            blocks += [order[i:i + k] for i in range(0, len(order) - k + 1, k)]
+            full = len(order) - len(order) % k
+            blocks += [order[i:i + k] for i in range(0, full, k)]
+            leftovers += order[full:]
+        # What does not fill a one-key block is not dropped: it forms mixed
+        # blocks (the last one may be short; it comes last on its rank).
+        mixed = [leftovers[i:i + k] for i in range(0, len(leftovers), k)]
         if self.shuffle:
             blocks = [blocks[i] for i in torch.randperm(
                 len(blocks), generator=g).tolist()]
+        full_mixed = [b for b in mixed if len(b) == k]
+        blocks += full_mixed + [b for b in mixed if len(b) < k]
         per_rank = math.ceil(len(blocks) / self.world_size)
         if blocks and len(blocks) < per_rank * self.world_size:
             blocks = (blocks * 2)[:per_rank * self.world_size]
