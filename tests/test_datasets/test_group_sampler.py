@@ -84,3 +84,17 @@ def make_typed(data):
     with mock.patch.object(gs, 'get_dist_info', return_value=(0, 1)):
         return gs.GroupSampler(data, seed=1, homogeneous_key='question_type',
                                batch_size=16)
+
+
+def test_key_weights_change_visits_per_epoch():
+    data = _Typed(range(96))  # 8 groups per type
+    with mock.patch.object(gs, 'get_dist_info', return_value=(0, 1)):
+        s = gs.GroupSampler(data, seed=1, homogeneous_key='question_type',
+                            batch_size=8, key_weights={'a': 2.0, 'c': 0.5})
+    kinds = [data.get_data_info(i)['question_type'] for i in s][::4]
+    assert kinds.count('a') == 16 and kinds.count('b') == 8
+    assert kinds.count('c') == 4
+    with pytest.raises(ValueError, match='key_weights'):
+        with mock.patch.object(gs, 'get_dist_info', return_value=(0, 1)):
+            gs.GroupSampler(data, homogeneous_key='question_type',
+                            batch_size=8, key_weights={'zzz': 2.0})

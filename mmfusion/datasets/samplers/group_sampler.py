@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterator, Optional, Sized
+from typing import Dict, Iterator, Optional, Sized
 
 import torch
 from mmengine.dist import get_dist_info, sync_random_seed
@@ -48,13 +48,17 @@ class GroupSampler(Sampler):
         homogeneous_key: data-info key whose value is shared by a batch.
         batch_size: samples per batch per rank (needed with
             ``homogeneous_key``; a multiple of ``group_size``).
+        key_weights: with ``homogeneous_key``, how often each value's groups
+            are visited per epoch (default 1.0 each; 2.0 doubles a slow
+            task's batches, 0.5 visits a random half).
     """
 
     def __init__(self, dataset: Sized, group_size: int = 4,
                  shuffle: bool = True, seed: Optional[int] = None,
                  round_up: bool = True,
                  homogeneous_key: Optional[str] = None,
-                 batch_size: Optional[int] = None) -> None:
+                 batch_size: Optional[int] = None,
+                 key_weights: Optional[Dict[str, float]] = None) -> None:
         if group_size < 1:
             raise ValueError(f'group_size must be >= 1, got {group_size}')
         rank, world_size = get_dist_info()
@@ -84,17 +88,27 @@ class GroupSampler(Sampler):
             for g in range(self.num_groups):
                 info = dataset.get_data_info(g * group_size)
                 keys.setdefault(info.get(homogeneous_key), []).append(g)
-            self._groups_by_key = [keys[k] for k in sorted(keys, key=str)]
+            self._keys = sorted(keys, key=str)
+            self._groups_by_key = [keys[k] for k in self._keys]
+            self.key_weights = dict(key_weights or {})
+            unknown = set(self.key_weights) - {str(k) for k in keys}
+            if unknown:
+                raise ValueError(f'key_weights names {sorted(unknown)}, which '
+                                 f'no sample has; values: {self._keys}')
 
     def _homogeneous_order(self):
         g = torch.Generator()
         g.manual_seed(self.seed + self.epoch)
         blocks, leftovers = [], []
         k = self.groups_per_block
-        for groups in self._groups_by_key:
-            order = ([groups[i] for i in torch.randperm(
-                len(groups), generator=g).tolist()] if self.shuffle
-                     else list(groups))
+        for key, groups in zip(self._keys, self._groups_by_key):
+            weight = float(self.key_weights.get(str(key), 1.0))
+            order = []
+            while len(order) < round(weight * len(groups)):
+                order += ([groups[i] for i in torch.randperm(
+                    len(groups), generator=g).tolist()] if self.shuffle
+                          else list(groups))
+            order = order[:round(weight * len(groups))]
             full = len(order) - len(order) % k
             blocks += [order[i:i + k] for i in range(0, full, k)]
             leftovers += order[full:]
