@@ -1,11 +1,13 @@
 """Shuffle whole groups of consecutive samples, so each group shares a batch."""
 from __future__ import annotations
 
+import logging
 import math
 from typing import Dict, Iterator, Optional, Sized
 
 import torch
 from mmengine.dist import get_dist_info, sync_random_seed
+from mmengine.logging import print_log
 from torch.utils.data import Sampler
 
 from mmfusion.registry import DATA_SAMPLERS
@@ -93,8 +95,12 @@ class GroupSampler(Sampler):
             self.key_weights = dict(key_weights or {})
             unknown = set(self.key_weights) - {str(k) for k in keys}
             if unknown:
-                raise ValueError(f'key_weights names {sorted(unknown)}, which '
-                                 f'no sample has; values: {self._keys}')
+                # One config serves several subsets (the control splits have
+                # other types), so this is worth a warning, not a failure.
+                print_log(f'GroupSampler: key_weights names {sorted(unknown)}'
+                          f', which no sample has (values: {self._keys}); '
+                          'they are ignored.', logger='current',
+                          level=logging.WARNING)
 
     def _homogeneous_order(self):
         g = torch.Generator()
