@@ -1,8 +1,6 @@
 """From CONFIG + overrides + command-line flags to a Runner-ready Config."""
 from __future__ import annotations
 
-import logging
-import os
 import os.path as osp
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
@@ -15,8 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from mmfusion.config import (compose_config, experiment_name,
                              to_mmengine_config, validate_config)
 from mmfusion.config.convert import to_container
-from mmfusion.utils import (register_all_modules, resolve_dist_backend,
-                            world_size_from_env)
+from mmfusion.utils import register_all_modules, resolve_dist_backend
 
 
 def _set(cfg: DictConfig, key: str, value) -> None:
@@ -106,12 +103,3 @@ def build_mmengine_cfg(cfg: DictConfig, config_path: Path) -> Config:
     # instead of overwriting our resolved `config.yaml` with a YAML that
     # holds Python tuples.
     return to_mmengine_config(cfg, filename=None)
-
-
-def world_size() -> int:
-    return world_size_from_env()
-
-
-def quiet_hydra_logging() -> None:
-    logging.getLogger('hydra').setLevel(logging.WARNING)
-    os.environ.setdefault('HYDRA_FULL_ERROR', '0')

@@ -74,10 +74,9 @@ def run(args) -> Optional[dict]:
 
     from mmfusion.apis.runner_config import (apply_amp, apply_auto_scale_lr,
                                              build_mmengine_cfg,
-                                             compose_and_check, prepare_cfg,
-                                             world_size)
+                                             compose_and_check, prepare_cfg)
     from mmfusion.config import dump_resolved_yaml
-    from mmfusion.utils import init_cpu_distributed
+    from mmfusion.utils import init_cpu_distributed, world_size_from_env
 
     if args.local_rank and 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -89,7 +88,7 @@ def run(args) -> Optional[dict]:
     if args.amp:
         apply_amp(cfg)
     if args.auto_scale_lr:
-        apply_auto_scale_lr(cfg, world_size())
+        apply_auto_scale_lr(cfg, world_size_from_env())
     if args.resume is not None:
         OmegaConf.update(cfg, 'resume', True, force_add=True)
         if args.resume != 'auto':

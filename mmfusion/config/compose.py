@@ -165,20 +165,9 @@ def compose_config(config: str, overrides: Sequence[str] = ()
     except Exception as exc:
         raise _composition_error(exc, config_path) from exc
     if 'hydra' in cfg:
-        with _open(cfg):
-            del cfg['hydra']
+        OmegaConf.set_struct(cfg, False)
+        del cfg['hydra']
     return cfg, config_path
-
-
-class _open:
-    def __init__(self, cfg):
-        self.cfg = cfg
-
-    def __enter__(self):
-        OmegaConf.set_struct(self.cfg, False)
-
-    def __exit__(self, *exc):
-        pass
 
 
 class ConfigCompositionError(RuntimeError):

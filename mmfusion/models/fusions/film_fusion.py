@@ -127,11 +127,9 @@ class FiLMFusion(BaseFusion):
         if len(strides) != num_blocks:
             raise ValueError(f'strides {strides} must give one stride per '
                              f'block (num_blocks={num_blocks})')
-        blocks = {'residual': _FiLMBlock, 'plain': _PlainFiLMBlock}
-        if block not in blocks:
-            raise ValueError(f'block must be one of {sorted(blocks)}, got '
+        if block not in ('residual', 'plain'):
+            raise ValueError(f"block must be 'residual' or 'plain', got "
                              f'{block!r}')
-        block_cls = blocks[block]
         if isinstance(pooling, str):
             pooling = (pooling, )
         self.pool = SpatialPooling(pooling, out_dim)
