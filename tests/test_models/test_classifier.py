@@ -21,6 +21,22 @@ FUSIONS = {
     'film': dict(type='FiLMFusion', num_blocks=2, channels=16, out_dim=32),
     'cross_attention': dict(type='CrossAttentionFusion', embed_dims=16,
                             num_heads=2, out_dim=32),
+    'image_to_text': dict(type='CrossAttentionFusion', embed_dims=16,
+                          num_heads=2, out_dim=32,
+                          direction='image_to_text'),
+    'co_attention': dict(type='CoAttentionFusion', embed_dims=16,
+                         num_heads=2, out_dim=32),
+    'single_stream': dict(type='SingleStreamFusion', embed_dims=16,
+                          num_heads=2, out_dim=32),
+    'sum': dict(type='SumFusion', out_dim=32),
+    'mean': dict(type='MeanFusion', out_dim=32),
+    'weighted': dict(type='WeightedFusion', out_dim=32),
+    'gated': dict(type='GatedFusion', out_dim=32),
+    'bilinear': dict(type='BilinearFusion', rank=32, out_dim=32),
+    'tensor': dict(type='TensorFusion', proj_dim=8, hidden_dims=(32,),
+                   out_dim=32),
+    'low_rank': dict(type='LowRankFusion', rank=4, out_dim=32),
+    'late': dict(type='LateFusion', hidden_dims=(32,), out_dim=32),
 }
 
 
@@ -177,8 +193,10 @@ def test_bad_modalities():
         build(modalities=())
 
 
-def test_attention_on_request():
-    model = build('cross_attention')
+@pytest.mark.parametrize('fusion', ['cross_attention', 'image_to_text',
+                                    'co_attention', 'single_stream'])
+def test_attention_on_request(fusion):
+    model = build(fusion)
     data = model.data_preprocessor(raw_batch(2), False)
     model.eval()
     with torch.no_grad():
@@ -300,3 +318,10 @@ def test_vocab_size_checked_against_tokenizer():
     with pytest.raises(ValueError, match='max_vocab_size'):
         build(text_encoder=dict(type='RNNTextEncoder', vocab_size=10))
     assert build().text_encoder.vocab_size == 50
+
+
+@pytest.mark.parametrize('fusion', ['tensor', 'low_rank', 'late'])
+def test_vector_only_fusion_refuses_maps(fusion):
+    with pytest.raises(ValueError, match='SumFusion'):
+        build(fusion, fusion_input='map')
+    assert build(fusion).image_kind == 'vector'

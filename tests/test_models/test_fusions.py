@@ -63,6 +63,9 @@ def features(block, img, tokens, mask, pooled, image_present=None,
 def test_blocks_are_discovered():
     assert {'ConcatFusion', 'FiLMFusion',
             'CrossAttentionFusion'} <= set(fusion_names())
+    assert {'SumFusion', 'MeanFusion', 'WeightedFusion', 'GatedFusion',
+            'BilinearFusion', 'TensorFusion', 'LowRankFusion',
+            'LateFusion'} <= set(fusion_names())
 
 
 @pytest.mark.parametrize('name', fusion_names())
