@@ -9,7 +9,8 @@ from typing import Iterator, List, Sequence, Tuple
 #: Flags whose next argument is their value, even if it contains ``=``.
 VALUE_FLAGS = frozenset({
     '--work-dir', '--load-from', '--json-out', '--show-dir', '--launcher',
-    '--cfg', '--gpus', '--device', '--local-rank', '--local_rank'})
+    '--cfg', '--gpus', '--device', '--local-rank', '--local_rank',
+    '--drop-modality', '--corrupt', '--corrupt-seed'})
 
 
 def split_overrides(argv: Sequence[str]) -> Tuple[List[str], List[str]]:
@@ -53,9 +54,11 @@ def exit_on_user_error() -> Iterator[None]:
     not a traceback; real bugs keep their traceback."""
     from mmfusion.config import ConfigKeyError
     from mmfusion.config.compose import ConfigCompositionError
+    from mmfusion.evaluation.robustness import RobustnessSpecError
     try:
         yield
-    except (ConfigKeyError, ConfigCompositionError, FileNotFoundError) as exc:
+    except (ConfigKeyError, ConfigCompositionError, FileNotFoundError,
+            RobustnessSpecError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         sys.exit(2)
     except Exception as exc:

@@ -30,7 +30,11 @@ class MultimodalClsDataset(BaseDataset):
     - ``image``: path relative to the jsonl file's folder (or absolute;
       ``data_prefix`` is not used);
     - ``text``: a non-empty string, or ``null`` for a sample without text
-      (an absent modality, not an empty string);
+      (an absent modality; an empty or whitespace-only string is an error).
+      A null text reaches the pipeline as None, :class:`PackMultimodalInputs`
+      keeps it None, the data preprocessor sets the sample's
+      ``text_present`` to False and the model gives it zero text features;
+      :meth:`get_texts` (what the tokenizer is fitted on) leaves it out;
     - ``label``: a class name, or a list of class names for multi-label data;
     - ``question_type``: optional group name for per-group metrics.
 

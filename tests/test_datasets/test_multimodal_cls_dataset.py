@@ -94,6 +94,10 @@ def test_multi_label(folder):
      r"unknown label 'maybe'.*\['no', 'yes'\]"),
     ({'image': 'images/a.png', 'text': '', 'label': 'yes'},
      'empty string; use null'),
+    ({'image': 'images/a.png', 'text': ' \t ', 'label': 'yes'},
+     'empty string; use null'),
+    ({'image': 'images/a.png', 'text': 3, 'label': 'yes'},
+     'must be a string or null'),
     ({'image': 'images/a.png', 'label': 'yes'}, 'missing key "text"'),
     ({'image': 'images/a.png', 'text': 'x?', 'label': ['yes', 'perhaps']},
      'unknown label'),
@@ -165,3 +169,34 @@ def test_pack_multi_label_and_absent_image():
         TRANSFORMS.build(dict(type='PackMultimodalInputs'))(
             {'gt_label': [0]})
     assert 'meta_keys' in repr(pack)
+
+
+def test_null_text_is_an_absent_modality(folder):
+    """``"text": null`` loads, is skipped by the tokenizer fit, and reaches
+    the model as ``text_present`` False with zero text features."""
+    pytest.importorskip('mmcv.transforms')
+    from mmengine.dataset import pseudo_collate
+
+    from mmfusion.engine.hooks.tokenizer_hook import dataset_texts
+    from mmfusion.registry import MODELS
+    ann = folder / 'null.jsonl'
+    ann.write_text(
+        '{"image": "images/a.png", "text": "is it red?", "label": "yes"}\n'
+        '{"image": "images/b.png", "text": null, "label": "no"}\n')
+    ds = build(ann, pipeline=[dict(type='LoadImageFromFile'),
+                              dict(type='PackMultimodalInputs')])
+    assert dataset_texts(ds) == ['is it red?']
+    pre = MODELS.build(dict(type='MultimodalDataPreprocessor',
+                            tokenizer=dict(type='VocabTokenizer')))
+    pre.tokenizer.fit(dataset_texts(ds))
+    assert pre.tokenizer.vocab[2:] == ['?', 'is', 'it', 'red']
+    data = pre(pseudo_collate([ds[0], ds[1]]), False)
+    assert data['inputs']['text_present'].tolist() == [True, False]
+    assert data['inputs']['image_present'].tolist() == [True, True]
+    assert not data['inputs']['text_mask'][1].any()
+    encoder = MODELS.build(dict(type='RNNTextEncoder', vocab_size=10,
+                                embed_dims=8, hidden_dims=4))
+    feats = encoder(data['inputs']['text_ids'], data['inputs']['text_mask'],
+                    data['inputs']['text_present'])
+    assert feats.pooled[1].abs().sum() == 0
+    assert feats.pooled[0].abs().sum() > 0

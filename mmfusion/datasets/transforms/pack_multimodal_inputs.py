@@ -23,10 +23,18 @@ class PackMultimodalInputs(BaseTransform):
                     'text': str or None},
          'data_samples': MultimodalDataSample}
 
+    (plus ``'image_present'``/``'text_present'`` bools in ``inputs`` when
+    the pipeline set them, see below).
+
     The image keeps the channel order it was loaded with (BGR from mmcv's
     ``LoadImageFromFile``); the data preprocessor converts and normalises it.
     A sample without ``img`` (absent image) or with a None ``text`` (absent
-    text) gives None for that input.
+    text, ``"text": null`` in the annotation file) gives None for that
+    input; the data preprocessor then marks it absent (``image_present`` /
+    ``text_present`` False) and the model gives it zero features.
+    ``results['image_present']``/``results['text_present']`` (set by
+    :class:`DropModality`), when there, are copied to the inputs as bools:
+    False marks the modality absent though its data are there.
 
     ``gt_label`` (when present) becomes the data sample's ``gt_label``: a
     ``(1,)`` long tensor for an int index, or a ``(num_classes,)`` float
@@ -62,6 +70,9 @@ class PackMultimodalInputs(BaseTransform):
             else:
                 img = torch.from_numpy(img).permute(2, 0, 1).contiguous()
         inputs = {'img': img, 'text': results.get('text')}
+        for key in ('image_present', 'text_present'):
+            if key in results:
+                inputs[key] = bool(results[key])
 
         data_sample = MultimodalDataSample()
         if results.get('gt_label') is not None:

@@ -39,6 +39,9 @@ class MultimodalDataPreprocessor(BaseDataPreprocessor):
     ``ImgDataPreprocessor`` does). A None image is absent: its tensor is
     ``pad_value`` everywhere and ``image_present`` is False. A text is
     present when it has at least one token (None and empty texts are not).
+    ``inputs`` may also hold ``image_present``/``text_present`` (a ``(B,)``
+    bool tensor or a list of bools, e.g. from the ``DropModality``
+    transform): a False there marks that sample's modality absent too.
     Inputs that already hold ``text_ids`` (and optionally ``text_mask``) are
     not tokenised again. Other ``inputs`` keys pass through, moved to the
     device. Data samples get ``batch_input_shape`` and ``pad_shape`` meta.
@@ -189,6 +192,19 @@ class MultimodalDataPreprocessor(BaseDataPreprocessor):
             return len(data_samples)
         raise ValueError('the batch has neither `img` nor `text` inputs')
 
+    def _flags(self, value: Union[Tensor, Sequence[bool], bool],
+               batch_size: int, name: str) -> Tensor:
+        """``(B,)`` bool flags from a tensor, a list of bools (what
+        ``pseudo_collate`` makes of per-sample flags) or one bool."""
+        flags = torch.as_tensor(value, dtype=torch.bool, device=self.device)
+        if flags.dim() == 0:
+            flags = flags.expand(batch_size)
+        flags = flags.reshape(-1)
+        if flags.shape[0] != batch_size:
+            raise ValueError(f'`{name}` has {flags.shape[0]} values for a '
+                             f'batch of {batch_size}')
+        return flags
+
     # -------------------------------------------------------------- forward
     def forward(self, data: dict, training: bool = False) -> dict:
         """Batch, normalise and tokenise; see the class docstring.
@@ -223,10 +239,11 @@ class MultimodalDataPreprocessor(BaseDataPreprocessor):
                              f'{ids.shape[0]} texts')
         text_present = mask.any(dim=1)
         if 'text_present' in inputs:
-            text_present &= inputs.pop('text_present').to(self.device).bool()
+            text_present &= self._flags(inputs.pop('text_present'),
+                                        ids.shape[0], 'text_present')
         if 'image_present' in inputs:
-            image_present &= inputs.pop('image_present').to(
-                self.device).bool()
+            image_present &= self._flags(inputs.pop('image_present'),
+                                         img.shape[0], 'image_present')
 
         out_inputs = self.cast_data(inputs)
         out_inputs.update(img=img, text_ids=ids, text_mask=mask,
