@@ -13,6 +13,7 @@ import subprocess
 import sys
 from typing import Dict, List, Sequence, Tuple
 
+from mmfusion.analysis.model_stats import STATS_KEYS, read_model_stats
 from mmfusion.config import experiment_name, parse_overrides, \
     resolve_config_path
 
@@ -70,18 +71,22 @@ def run_sweep(args) -> List[Dict]:
     if args.auto_scale_lr:
         passthrough.append('--auto-scale-lr')
     rows = []
+    from mmfusion.utils.progress import progress_bar
+    bar = progress_bar(total=len(jobs), desc='sweep', unit='job')
     for i, job in enumerate(jobs):
         job_dir = osp.join(multirun, job_dir_name(i, job, varying))
         cmd = [sys.executable, '-m', 'mmfusion.cli.train', str(config_path),
                *job, '--work-dir', job_dir, *passthrough]
-        print(f'[sweep {i + 1}/{len(jobs)}] {" ".join(job) or "(defaults)"}'
-              f' -> {job_dir}', flush=True)
+        bar.write(f'[sweep {i + 1}/{len(jobs)}] '
+                  f'{" ".join(job) or "(defaults)"} -> {job_dir}')
+        sys.stdout.flush()
         os.makedirs(job_dir, exist_ok=True)
         with open(osp.join(job_dir, 'sweep_job.log'), 'w') as log:
             proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
                                   env=_job_env())
         metrics_file = osp.join(job_dir, 'test_metrics.json')
-        row = {'job': i, 'overrides': ' '.join(job), 'work_dir': job_dir,
+        row = {'job': i, 'overrides': ' '.join(job),
+               'override_list': list(job), 'work_dir': job_dir,
                'status': 'ok' if proc.returncode == 0 else
                f'failed (exit {proc.returncode}, see sweep_job.log)'}
         if proc.returncode == 0 and osp.isfile(metrics_file):
@@ -89,24 +94,36 @@ def run_sweep(args) -> List[Dict]:
                 row['metrics'] = _flatten(json.load(f))
         else:
             row['metrics'] = {}
+        # params, flops (per sample), time_per_iter: model_stats.json.
+        row['stats'] = (read_model_stats(job_dir)
+                        if proc.returncode == 0 else {})
         rows.append(row)
-        print(f'[sweep {i + 1}/{len(jobs)}] {row["status"]} '
-              f'{row["metrics"]}', flush=True)
+        bar.write(f'[sweep {i + 1}/{len(jobs)}] {row["status"]} '
+                  f'{row["metrics"]}')
+        sys.stdout.flush()
+        bar.update(1)
+    bar.close()
     write_summary(rows, multirun)
     print(format_table(rows))
     return rows
 
 
 def write_summary(rows: List[Dict], folder: str) -> None:
+    """``summary.json`` (the rows) and ``summary.csv``: job, overrides,
+    status, every test metric, the model stats (``params``, ``flops`` per
+    sample, ``time_per_iter`` in seconds), work dir."""
     keys = sorted({k for r in rows for k in r['metrics']})
     with open(osp.join(folder, 'summary.json'), 'w') as f:
         json.dump(rows, f, indent=2)
     with open(osp.join(folder, 'summary.csv'), 'w', newline='') as f:
         writer = csv.writer(f)
-        writer.writerow(['job', 'overrides', 'status', *keys, 'work_dir'])
+        writer.writerow(['job', 'overrides', 'status', *keys, *STATS_KEYS,
+                         'work_dir'])
         for r in rows:
+            stats = r.get('stats', {})
             writer.writerow([r['job'], r['overrides'], r['status'],
                              *[r['metrics'].get(k, '') for k in keys],
+                             *[stats.get(k, '') for k in STATS_KEYS],
                              r['work_dir']])
 
 
@@ -114,11 +131,21 @@ def format_table(rows: List[Dict]) -> str:
     keys = [k for k in ('accuracy', 'f1_macro', 'auroc', 'coco/bbox_mAP',
                         'mIoU', 'IoU/referred')
             if any(k in r['metrics'] for r in rows)]
-    header = ['job', 'overrides', *keys, 'status']
+    header = ['job', 'overrides', *keys, 'params', 'FLOPs/sample',
+              's/iter', 'status']
     body = [[str(r['job']), r['overrides'],
              *[f'{r["metrics"][k]:.4f}' if k in r['metrics'] else '-'
-               for k in keys], r['status']] for r in rows]
+               for k in keys], *_stats_cells(r.get('stats', {})),
+             r['status']] for r in rows]
     widths = [max(len(x) for x in col) for col in zip(header, *body)]
     line = lambda cells: ' | '.join(c.ljust(w) for c, w in zip(cells, widths))
     return '\n'.join([line(header), '-+-'.join('-' * w for w in widths),
                       *map(line, body)])
+
+
+def _stats_cells(stats: Dict) -> List[str]:
+    from mmfusion.analysis.flops import format_count
+    time = stats.get('time_per_iter')
+    return [format_count(stats.get('params')),
+            format_count(stats.get('flops')),
+            '-' if time is None else f'{time:.3f}']

@@ -154,6 +154,8 @@ def compose_config(config: str, overrides: Sequence[str] = ()
         base = _hydra_compose(config_path, structural)
     except Exception as exc:  # hydra's messages are good; add the file
         raise _composition_error(exc, config_path) from exc
+    # The user's own modules register themselves before any key is checked.
+    import_custom_modules(base)
     final = list(structural)
     for ov in values:
         line = ov.input_line
@@ -172,6 +174,48 @@ def compose_config(config: str, overrides: Sequence[str] = ()
 
 class ConfigCompositionError(RuntimeError):
     """Hydra could not compose the config (bad YAML, unknown option)."""
+
+
+def import_custom_modules(cfg) -> List[str]:
+    """Import the modules of mmengine's ``custom_imports`` key.
+
+    ``custom_imports: {imports: [my_pkg.fusions], allow_failed_imports:
+    false}`` at the top level of a config imports each module (whose
+    ``@MODELS.register_module()`` classes register themselves) before the
+    config is checked or built, as ``mmengine.Config.fromfile`` does for
+    OpenMMLab configs. The modules must be importable: installed, or their
+    folder on ``PYTHONPATH``. Returns the modules imported.
+    """
+    import importlib
+    import warnings
+    spec = cfg.get('custom_imports', None) if isinstance(
+        cfg, (DictConfig, dict)) else None
+    if not spec:
+        return []
+    if isinstance(spec, DictConfig):
+        spec = OmegaConf.to_container(spec, resolve=True)
+    imports = spec.get('imports', [])
+    if isinstance(imports, str):
+        imports = [imports]
+    allow_failed = bool(spec.get('allow_failed_imports', False))
+    done = []
+    for name in imports:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            # Only the module (or a parent package) being absent is a
+            # config problem; an import failing inside it is a bug there.
+            if exc.name is None or not (name == exc.name or
+                                        name.startswith(exc.name + '.')):
+                raise
+            msg = (f'custom_imports: cannot import `{name}` ({exc}). Install '
+                   'its package or put its folder on PYTHONPATH.')
+            if allow_failed:
+                warnings.warn(msg)
+                continue
+            raise ConfigCompositionError(msg) from exc
+        done.append(name)
+    return done
 
 
 def _composition_error(exc: Exception, config_path: Path) -> Exception:
