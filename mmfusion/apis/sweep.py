@@ -70,6 +70,8 @@ def run_sweep(args) -> List[Dict]:
         passthrough.append('--amp')
     if args.auto_scale_lr:
         passthrough.append('--auto-scale-lr')
+    if getattr(args, 'unsafe_load', False):
+        passthrough.append('--unsafe-load')
     rows = []
     from mmfusion.utils.progress import progress_bar
     bar = progress_bar(total=len(jobs), desc='sweep', unit='job')

@@ -26,7 +26,8 @@ import os.path as osp
 import sys
 from typing import Dict, List, Optional, Sequence
 
-from .common import add_mim_compat_args, exit_on_user_error, split_overrides
+from .common import (add_mim_compat_args, apply_mim_compat_args,
+                     exit_on_user_error, split_overrides)
 
 
 def parse_args(argv: Sequence[str]):
@@ -43,6 +44,11 @@ def parse_args(argv: Sequence[str]):
                         'here')
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--unsafe-load', action='store_true',
+                        help='load the checkpoint with torch.load('
+                        'weights_only=False): runs any code the file holds, '
+                        'so only for files you trust (see '
+                        'docs/reliability.md)')
     robust = parser.add_argument_group(
         'robustness', 'extra evaluations of the test split after the clean '
         'one; results go to the JSON as robust/<setting>/<metric> and the '
@@ -94,8 +100,12 @@ def _arg_type(parse):
 
 
 def run(args) -> Dict[str, float]:
-    from mmengine.runner import Runner
     from omegaconf import OmegaConf
+
+    from mmfusion.config.build_errors import annotate_build_errors
+    from mmfusion.engine.runner import build_runner
+    from mmfusion.utils.checkpoint import (check_checkpoint_file,
+                                           set_unsafe_load)
 
     from mmfusion.apis.runner_config import (build_mmengine_cfg,
                                              compose_and_check, prepare_cfg)
@@ -108,7 +118,10 @@ def run(args) -> Dict[str, float]:
         getattr(args, 'corrupt', None) or (),
         seed=getattr(args, 'corrupt_seed', 0))
 
-    if not osp.isfile(args.checkpoint):
+    set_unsafe_load(getattr(args, 'unsafe_load', False))
+    if osp.isfile(args.checkpoint):
+        check_checkpoint_file(args.checkpoint)  # before anything is built
+    else:
         raise FileNotFoundError(f'checkpoint `{args.checkpoint}` does not '
                                 'exist')
     cfg, path = compose_and_check(args.config, args.overrides)
@@ -126,8 +139,9 @@ def run(args) -> Dict[str, float]:
         init_cpu_distributed(args.launcher)
     for setting in settings:  # a pipeline without Pack* fails here, early
         robustness.with_transforms(mm_cfg.test_dataloader, setting.transforms)
-    runner = Runner.from_cfg(mm_cfg)
-    metrics = {k: float(v) for k, v in runner.test().items()}
+    with annotate_build_errors(mm_cfg):
+        runner = build_runner(mm_cfg)
+        metrics = {k: float(v) for k, v in runner.test().items()}
     rank0 = int(os.environ.get('RANK', '0')) == 0
     if settings:
         results = robustness.evaluate_settings(
@@ -154,6 +168,7 @@ def run(args) -> Dict[str, float]:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    apply_mim_compat_args(args)
     with exit_on_user_error():
         run(args)
 

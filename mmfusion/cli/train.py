@@ -45,6 +45,12 @@ def parse_args(argv: Sequence[str]):
                         'checkpoint in the work dir; or a checkpoint path')
     parser.add_argument('--load-from', help='initialise weights from a '
                         'checkpoint (no optimizer state)')
+    parser.add_argument('--unsafe-load', action='store_true',
+                        help='load checkpoints with torch.load(weights_only='
+                        'False): runs any code the file holds, so only for '
+                        'files you trust (default: refuse files that need '
+                        'more than tensors and plain data; see '
+                        'docs/reliability.md)')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision: float16 AMP on CUDA, bfloat16 '
                         'autocast on the CPU')
@@ -69,14 +75,25 @@ def parse_args(argv: Sequence[str]):
 
 def run(args) -> Optional[dict]:
     """Train (and test) one job; returns the test metrics, if any."""
-    from mmengine.runner import Runner
     from omegaconf import OmegaConf
 
     from mmfusion.apis.runner_config import (apply_amp, apply_auto_scale_lr,
                                              build_mmengine_cfg,
                                              compose_and_check, prepare_cfg)
     from mmfusion.config import dump_resolved_yaml
+    from mmfusion.config.build_errors import annotate_build_errors
+    from mmfusion.engine.runner import build_runner
     from mmfusion.utils import init_cpu_distributed, world_size_from_env
+    from mmfusion.utils.checkpoint import (check_checkpoint_file,
+                                           set_unsafe_load)
+
+    set_unsafe_load(getattr(args, 'unsafe_load', False))
+    # A checkpoint named on the command line is checked before anything is
+    # composed or built: a missing or unsafe file fails at once.
+    for given in (args.resume if args.resume not in (None, 'auto') else None,
+                  args.load_from):
+        if given:
+            check_checkpoint_file(given)
 
     if args.local_rank and 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -95,6 +112,8 @@ def run(args) -> Optional[dict]:
             OmegaConf.update(cfg, 'load_from', args.resume, force_add=True)
     elif args.load_from:
         OmegaConf.update(cfg, 'load_from', args.load_from, force_add=True)
+    if cfg.get('load_from'):
+        check_checkpoint_file(str(cfg.load_from))
     mm_cfg = build_mmengine_cfg(cfg, path)
     if args.launcher != 'none' and mm_cfg.env_cfg.dist_cfg.backend == 'gloo':
         init_cpu_distributed(args.launcher)
@@ -106,8 +125,9 @@ def run(args) -> Optional[dict]:
         dumped.resume = False
         dumped.launcher = 'none'
         dump_resolved_yaml(dumped, osp.join(mm_cfg.work_dir, 'config.yaml'))
-    runner = Runner.from_cfg(mm_cfg)
-    runner.train()
+    with annotate_build_errors(mm_cfg):
+        runner = build_runner(mm_cfg)
+        runner.train()
     metrics = None
     if mm_cfg.get('test_after_train', False) and mm_cfg.get(
             'test_dataloader'):
@@ -119,12 +139,21 @@ def run(args) -> Optional[dict]:
                 json.dump(metrics, f, indent=2, sort_keys=True)
             print('Test metrics (' + out + '):')
             print(json.dumps(metrics, indent=2, sort_keys=True))
+    if rank == 0:
+        # Parameters, FLOPs per sample and time per iteration: a sweep's
+        # summary and tools/analysis/ablation_table.py read them.
+        from mmfusion.analysis.model_stats import write_model_stats
+        stats = write_model_stats(runner)
+        print('Model stats (' + osp.join(mm_cfg.work_dir, 'model_stats.json')
+              + '): ' + json.dumps({k: stats[k] for k in (
+                  'params', 'flops', 'time_per_iter')}))
     return metrics
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from mmfusion.cli.common import exit_on_user_error
+    from mmfusion.cli.common import apply_mim_compat_args, exit_on_user_error
+    apply_mim_compat_args(args)
     with exit_on_user_error():
         _main(args)
 

@@ -80,12 +80,11 @@ class _scope:
         self.ctx = None
 
     def __enter__(self):
-        name = f'mmfusion-validate-{self.scope}'
-        if DefaultScope.check_instance_created(name):
-            inst = DefaultScope.get_instance(name)
-        else:
-            inst = DefaultScope.get_instance(name, scope_name=self.scope)
-        self.ctx = DefaultScope.overwrite_default_scope(inst.scope_name)
+        # overwrite_default_scope restores the scopes on exit. (A named
+        # instance created here would stay the newest one, i.e. the current
+        # default scope, after the check: building after validating would
+        # then look in mmdet's registries.)
+        self.ctx = DefaultScope.overwrite_default_scope(self.scope)
         self.ctx.__enter__()
 
     def __exit__(self, *exc):
@@ -168,6 +167,10 @@ _ALL = ['MODELS', 'TASK_UTILS', 'DATASETS', 'TRANSFORMS', 'METRICS', 'HOOKS',
 # Loop dicts (train_cfg) without a registered ``type`` use mmengine's
 # shorthand (by_epoch=..., max_iters=...): not module dicts.
 _SKIP_KEY_CHECK_CONTEXTS = {'train_cfg', 'val_cfg', 'test_cfg'}
+# Dicts whose ``type`` names no registered module: mmcv's ``batched_nms``
+# reads a detection head's ``nms=dict(type='nms', iou_threshold=...)`` as the
+# name of an op in ``mmcv.ops``.
+_NOT_MODULE_KEYS = {'nms'}
 
 
 def validate_config(cfg: Dict[str, Any], default_scope: str = 'mmfusion'
@@ -184,7 +187,7 @@ def _walk(node: Any, path: str, registries: Optional[List[str]], scope: str,
         for i, item in enumerate(node):
             _walk(item, f'{path}[{i}]', registries, scope, context_key)
         return
-    if not isinstance(node, dict):
+    if not isinstance(node, dict) or context_key in _NOT_MODULE_KEYS:
         return
     scope = node.get('_scope_', scope)
     type_name = node.get('type')
@@ -224,6 +227,10 @@ def _walk(node: Any, path: str, registries: Optional[List[str]], scope: str,
                     raise ConfigKeyError(
                         f'Config key `{path}.{key}`: `{type_name}` takes no '
                         f'parameter `{key}`.{hint}')
+            # mmfusion's constructors are typed: a wrong value type fails
+            # here, before anything is built.
+            from .type_check import check_value_types
+            check_value_types(cls, node, path, type_name)
     for key, value in node.items():
         if key in _META_KEYS:
             continue

@@ -1,11 +1,25 @@
 """Datasets, the shapes benchmark and data transforms."""
+from .grounding_dataset import GroundingDataset
 from .multimodal_cls_dataset import MultimodalClsDataset
 from .samplers import GroupSampler
-from .shapes import ShapesGenerator, ensure_shapes_dataset
+from .shapes import (ShapesGenerator, ShapesGroundingGenerator,
+                     ensure_shapes_dataset)
 from .shapes_cls_dataset import ShapesClsDataset
-from .transforms import PackMultimodalInputs
+from .shapes_grounding_dataset import ShapesGroundingDataset
+from .transforms import PackDetTextInputs, PackMultimodalInputs
 
 __all__ = [
-    'GroupSampler', 'MultimodalClsDataset', 'PackMultimodalInputs', 'ShapesClsDataset',
-    'ShapesGenerator', 'ensure_shapes_dataset'
+    'GroundingDataset', 'GroupSampler', 'MultimodalClsDataset',
+    'PackDetTextInputs', 'PackMultimodalInputs', 'ShapesClsDataset',
+    'ShapesGenerator', 'ShapesGroundingDataset', 'ShapesGroundingGenerator',
+    'ensure_shapes_dataset'
 ]
+
+# Referring segmentation.
+from .refseg_dataset import RefSegDataset  # noqa: E402
+from .shapes_refseg_dataset import ShapesRefSegDataset  # noqa: E402
+from .transforms import (LoadOptionalAnnotations,  # noqa: E402
+                         PackMultimodalSegInputs)
+
+__all__ += ['LoadOptionalAnnotations', 'PackMultimodalSegInputs',
+            'RefSegDataset', 'ShapesRefSegDataset']

@@ -10,9 +10,11 @@ from mmengine.dataset import BaseDataset, force_full_init
 
 from mmfusion.registry import DATASETS
 
+from .bad_samples import BadSampleMixin, DataError
+
 
 @DATASETS.register_module()
-class MultimodalClsDataset(BaseDataset):
+class MultimodalClsDataset(BadSampleMixin, BaseDataset):
     """Samples of (image, text, label) listed one per line in a jsonl file.
 
     The documented format for users' own data::
@@ -38,14 +40,28 @@ class MultimodalClsDataset(BaseDataset):
     - ``label``: a class name, or a list of class names for multi-label data;
     - ``question_type``: optional group name for per-group metrics.
 
-    Every line is checked when the dataset loads; errors name the file and
-    line number.
+    Every line is checked when the dataset is built (before training
+    starts); errors name the file and line number: malformed JSON, a
+    missing key, an unknown label (the message lists the classes), an empty
+    or whitespace-only text, a missing image file, a file with no samples.
+    Whether each image *decodes* is checked when the sample is first loaded
+    (``check_images='exists'``, the default: decoding every image up front
+    would cost minutes on a large dataset), again naming file, line and
+    image; ``check_images='decode'`` decodes every image while the dataset
+    is built instead. Grayscale, RGBA, palette and 16-bit images are
+    converted to 3-channel 8-bit by the loading transform, logged once per
+    dataset.
+
+    ``skip_bad_samples=True`` leaves bad samples out instead (each logged
+    once, the count reported at the end of the run) and refuses a dataset in
+    which more than ``max_bad_fraction`` of the samples are bad.
 
     ``data_list`` entries (what the pipeline receives) hold ``img_path``
     (absolute), ``text`` (str or None), ``gt_label`` (int, or a sorted list
-    of ints for multi-label), ``question_type`` (str or None) and
-    ``sample_idx``; multi-label entries also get ``num_classes`` so that the
-    packing transform can build multi-hot targets.
+    of ints for multi-label), ``question_type`` (str or None), ``ann_line``
+    (line number in ``ann_file``) and ``sample_idx``; multi-label entries
+    also get ``num_classes`` so that the packing transform can build
+    multi-hot targets.
 
     Args:
         ann_file: the jsonl file; relative paths are joined to ``data_root``.
@@ -56,6 +72,13 @@ class MultimodalClsDataset(BaseDataset):
         pipeline: transforms applied to each sample.
         metainfo: extra meta information; ``classes`` may be given here
             instead of a classes file.
+        skip_bad_samples: leave bad samples out (logged once each) instead
+            of failing.
+        max_bad_fraction: with ``skip_bad_samples``, the largest fraction of
+            bad samples accepted (default 0.01); more fails the build.
+        check_images: ``'exists'`` (image files must exist when the dataset
+            is built; decoding is checked at load time) or ``'decode'``
+            (every image is decoded when the dataset is built).
         test_mode, indices, serialize_data, lazy_init, max_refetch, **kwargs:
             as :class:`mmengine.dataset.BaseDataset`.
     """
@@ -71,7 +94,15 @@ class MultimodalClsDataset(BaseDataset):
                  serialize_data: bool = True,
                  lazy_init: bool = False,
                  max_refetch: int = 1000,
+                 skip_bad_samples: bool = False,
+                 max_bad_fraction: float = 0.01,
+                 check_images: str = 'exists',
                  **kwargs: Any) -> None:
+        if check_images not in ('exists', 'decode'):
+            raise ValueError("check_images must be 'exists' or 'decode', got "
+                             f'{check_images!r}')
+        self.check_images = check_images
+        self._init_bad_samples(skip_bad_samples, max_bad_fraction)
         if not ann_file:
             raise ValueError('MultimodalClsDataset needs ann_file (a jsonl '
                              'file with one sample a line)')
@@ -112,13 +143,45 @@ class MultimodalClsDataset(BaseDataset):
                 'a line')
         class_index = {c: i for i, c in enumerate(self.classes)}
         base = osp.dirname(osp.abspath(path))
-        data_list = []
-        with open(path, encoding='utf-8') as f:
-            for lineno, line in enumerate(f, start=1):
+        self.bad_samples = []
+        data_list, missing, total = [], [], 0
+        self._decoded: dict = {}
+        with open(path, 'rb') as f:
+            for lineno, raw in enumerate(f, start=1):
+                try:
+                    line = raw.decode('utf-8')
+                except UnicodeDecodeError as err:
+                    total += 1
+                    self._bad(f'{path}:{lineno}: not UTF-8 text ({err}); '
+                              'save the file as UTF-8.')
+                    continue
                 if not line.strip():
                     continue  # blank lines (e.g. a trailing one) are fine
-                data_list.append(self._parse_line(line, path, lineno, base,
-                                                  class_index))
+                total += 1
+                try:
+                    data_list.append(self._parse_line(line, path, lineno,
+                                                      base, class_index))
+                except _MissingImage as err:
+                    missing.append(str(err))
+                    if self.skip_bad_samples:
+                        self._bad(str(err))
+                except DataError as err:
+                    self._bad(str(err))
+        del self._decoded
+        if total == 0:
+            raise DataError(
+                f'{path}: no samples (the file has no non-blank line); '
+                'expected one {"image": ..., "text": ..., "label": ...} '
+                'object a line')
+        if missing and len(missing) == total:
+            raise DataError(
+                f'{path}: none of the {total} image paths exist; the first: '
+                f'{missing[0]}')
+        if missing and not self.skip_bad_samples:
+            more = (f' ({len(missing)} of {total} lines name missing images)'
+                    if len(missing) > 1 else '')
+            raise DataError(missing[0] + more)
+        self._check_bad_fraction(total, path)
         return data_list
 
     def _parse_line(self, line: str, path: str, lineno: int, base: str,
@@ -127,37 +190,43 @@ class MultimodalClsDataset(BaseDataset):
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ValueError(
+            raise DataError(
                 f'{where}: invalid JSON ({err.msg} at column {err.colno}). '
                 'Each line must be one JSON object such as {"image": '
                 '"images/0001.png", "text": "a question?", "label": "yes"}.'
             ) from None
         if not isinstance(record, dict):
-            raise ValueError(f'{where}: expected a JSON object, got '
+            raise DataError(f'{where}: expected a JSON object, got '
                              f'{type(record).__name__}.')
         for key in ('image', 'text', 'label'):
             if key not in record:
-                raise ValueError(
+                raise DataError(
                     f'{where}: missing key "{key}" (every line needs "image",'
                     ' "text" and "label"; use "text": null for a sample '
                     'without text).')
 
         image = record['image']
         if not isinstance(image, str) or not image:
-            raise ValueError(f'{where}: "image" must be a non-empty path '
+            raise DataError(f'{where}: "image" must be a non-empty path '
                              f'string, got {image!r}.')
         img_path = osp.normpath(osp.join(base, image))
         if not osp.isfile(img_path):
-            raise ValueError(
+            raise _MissingImage(
                 f'{where}: image file {img_path} not found ("image" paths '
                 'are relative to the folder of the jsonl file).')
+        if self.check_images == 'decode':
+            if img_path not in self._decoded:
+                self._decoded[img_path] = check_image_decodes(img_path)
+            if self._decoded[img_path]:
+                raise DataError(f'{where}: image {img_path} cannot be '
+                                f'decoded: {self._decoded[img_path]}')
 
         text = record['text']
         if text is not None and not isinstance(text, str):
-            raise ValueError(f'{where}: "text" must be a string or null, '
+            raise DataError(f'{where}: "text" must be a string or null, '
                              f'got {type(text).__name__}.')
         if text is not None and not text.strip():
-            raise ValueError(
+            raise DataError(
                 f'{where}: "text" is an empty string; use null for a sample '
                 'without text.')
 
@@ -170,14 +239,14 @@ class MultimodalClsDataset(BaseDataset):
 
         qtype = record.get('question_type')
         if qtype is not None and not isinstance(qtype, str):
-            raise ValueError(f'{where}: "question_type" must be a string or '
+            raise DataError(f'{where}: "question_type" must be a string or '
                              f'null, got {qtype!r}.')
         return {'img_path': img_path, 'text': text, 'gt_label': gt_label,
-                'question_type': qtype}
+                'question_type': qtype, 'ann_line': lineno}
 
     def _label_index(self, label: Any, where: str, class_index: dict) -> int:
         if not isinstance(label, str) or label not in class_index:
-            raise ValueError(
+            raise DataError(
                 f'{where}: unknown label {label!r}; labels must be class '
                 f'names from the classes file: {list(self.classes)}. Add the '
                 'class there or fix the line.')
@@ -199,6 +268,21 @@ class MultimodalClsDataset(BaseDataset):
             if text is not None:
                 texts.append(text)
         return texts
+
+
+class _MissingImage(DataError):
+    """An annotation line whose image file does not exist."""
+
+
+def check_image_decodes(path: str) -> str:
+    """'' when the image at ``path`` decodes completely, else why not."""
+    from PIL import Image
+    try:
+        with Image.open(path) as img:
+            img.load()
+    except Exception as exc:  # PIL raises many types for bad files
+        return f'{type(exc).__name__}: {exc}'
+    return ''
 
 
 def read_classes(path: str) -> Tuple[str, ...]:

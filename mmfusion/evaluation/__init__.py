@@ -2,3 +2,6 @@
 from .metrics import MultimodalClsMetric
 
 __all__ = ['MultimodalClsMetric']
+from .metrics import PerClassIoUMetric  # noqa: E402
+
+__all__ += ['PerClassIoUMetric']

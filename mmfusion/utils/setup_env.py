@@ -24,6 +24,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     import mmfusion.engine  # noqa: F401
     import mmfusion.evaluation  # noqa: F401
     import mmfusion.models  # noqa: F401
+    import mmfusion.visualization  # noqa: F401
     if init_default_scope:
         from mmengine.registry import init_default_scope as _init
         _init('mmfusion')

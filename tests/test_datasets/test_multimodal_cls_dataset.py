@@ -53,7 +53,8 @@ def test_load(folder):
     first, second = ds.get_data_info(0), ds.get_data_info(1)
     assert first == {'img_path': str(folder / 'images' / 'a.png'),
                      'text': 'is it red?', 'gt_label': 1,
-                     'question_type': 'colour', 'sample_idx': 0}
+                     'question_type': 'colour', 'ann_line': 1,
+                     'sample_idx': 0}
     assert second['text'] is None and second['question_type'] is None
     assert second['gt_label'] == 0 and second['sample_idx'] == 1
     assert ds.get_texts() == ['is it red?']

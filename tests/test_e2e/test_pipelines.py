@@ -11,6 +11,8 @@ from mmfusion.config import compose_config, package_config_dir, \
 from mmfusion.registry import DATASETS, MODELS
 
 from conftest import TINY_SHAPES
+from hf_tiny import skip_unless_hf_for
+from own_data_fixtures import prepare_experiment_data, shapes_overrides
 
 EXPERIMENTS = sorted(p.stem for p in
                      (package_config_dir() / 'experiment').glob('*.yaml'))
@@ -18,8 +20,11 @@ EXPERIMENTS = sorted(p.stem for p in
 
 @pytest.mark.parametrize('name', EXPERIMENTS)
 def test_pipeline_and_model_on_one_sample(name, data_root):
-    cfg, path = compose_config(name, [f'data_root={data_root}', *TINY_SHAPES])
+    cfg, path = compose_config(name, [f'data_root={data_root}',
+                                      *shapes_overrides(name, TINY_SHAPES)])
     mm = to_mmengine_config(cfg, path)
+    skip_unless_hf_for(mm.model)  # optional extra [hf]
+    prepare_experiment_data(name, data_root)  # users' own data
     for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         dataset = DATASETS.build(mm[split].dataset)
         sample = dataset[0]

@@ -130,9 +130,25 @@ def test_sweep_runs_jobs_in_own_processes(tmp_path):
     assert [r['overrides'].split()[0] for r in summary] == [
         'model/fusion=concat', 'model/fusion=film']
     assert all('accuracy' in r['metrics'] for r in summary)
+    # Model stats per job (model_stats.json), in the summary and the CSV.
+    for job, row in zip(jobs, summary):
+        stats = json.loads((job / 'model_stats.json').read_text())
+        assert stats['flops_batch_size'] > 0
+        assert row['stats'] == {k: stats[k] for k in
+                                ('params', 'flops', 'time_per_iter')}
+        assert row['stats']['params'] > 0 and row['stats']['flops'] > 0
+        assert 0 < row['stats']['time_per_iter'] < 60
+        assert stats['flops_per_module']['MultimodalClassifier.fusion'] > 0
     csv = (multirun / 'summary.csv').read_text().splitlines()
     assert len(csv) == 3 and 'accuracy' in csv[0]
+    assert csv[0].split(',')[-4:] == ['params', 'flops', 'time_per_iter',
+                                      'work_dir']
     assert 'model/fusion=film' in proc.stdout
+    # The ablation table reads the summary: one row per option.
+    from mmfusion.analysis.ablation import ablation_table
+    table = ablation_table(summary)
+    assert '`model/fusion=concat` | 1 |' in table
+    assert '`model/fusion=film` | 1 |' in table
 
 
 def test_sweep_refused_with_launcher(tmp_path):

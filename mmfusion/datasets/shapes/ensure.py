@@ -11,17 +11,29 @@ from typing import Union
 
 from mmengine.logging import print_log
 
+from .grounding_generator import ShapesGroundingGenerator
+from .refseg_split import ShapesRefSegGenerator
 from .shapes_generator import ShapesGenerator
 
 #: How long non-zero local ranks wait for local rank 0 to finish (seconds).
 WAIT_TIMEOUT_S = 30 * 60
 
+#: The generator of each task; the task is the folder name's prefix.
+GENERATORS = {'cls': ShapesGenerator, 'det': ShapesGroundingGenerator,
+              'seg': ShapesRefSegGenerator}
 
-def shapes_folder_name(settings: dict) -> str:
-    """``cls-<first 10 hex of sha1(json.dumps(settings, sort_keys=True))>``."""
+
+def shapes_folder_name(settings: dict, task: str = 'cls') -> str:
+    """``<task>-<first 10 hex of sha1(json.dumps(settings,
+    sort_keys=True))>``: ``cls-...`` for classification, ``det-...`` for
+    grounding. The task is the prefix, not part of the hash, so the
+    classification folders keep their names."""
+    if task not in GENERATORS:
+        raise ValueError(f'unknown shapes task {task!r}; expected one of '
+                         f'{sorted(GENERATORS)}')
     digest = hashlib.sha1(
         json.dumps(settings, sort_keys=True).encode()).hexdigest()
-    return f'cls-{digest[:10]}'
+    return f'{task}-{digest[:10]}'
 
 
 def _is_complete(folder: Path) -> bool:
@@ -29,15 +41,18 @@ def _is_complete(folder: Path) -> bool:
 
 
 def ensure_shapes_dataset(data_root: Union[str, Path] = 'data/shapes',
-                          progress: bool = True, *,
+                          progress: bool = True, *, task: str = 'cls',
                           wait_timeout_s: float = WAIT_TIMEOUT_S,
                           poll_interval_s: float = 1.0,
                           **settings) -> Path:
     """The folder of the shapes benchmark for ``settings``, generated once.
 
-    The folder is ``data_root/cls-<hash>`` where the hash covers every
-    :class:`ShapesGenerator` argument (defaults filled in), so changing a
-    setting gives a new folder and equal settings share one. A folder with a
+    The folder is ``data_root/<task>-<hash>`` where the hash covers every
+    argument of the task's generator (defaults filled in), so changing a
+    setting gives a new folder and equal settings share one:
+    ``cls-<hash>`` holds the classification benchmark
+    (:class:`ShapesGenerator`), ``det-<hash>`` the grounding one
+    (:class:`ShapesGroundingGenerator`). A folder with a
     ``meta.json`` is returned at once.
 
     Otherwise the process with local rank 0 (env ``LOCAL_RANK``, default 0)
@@ -50,9 +65,11 @@ def ensure_shapes_dataset(data_root: Union[str, Path] = 'data/shapes',
         data_root: parent folder; a relative path is resolved against the
             current working directory.
         progress: show a progress bar while generating.
+        task: ``'cls'``, ``'det'`` or ``'seg'``
+            (:class:`ShapesRefSegGenerator`).
         wait_timeout_s: how long other ranks wait before failing.
         poll_interval_s: how often other ranks look for the folder.
-        **settings: :class:`ShapesGenerator` arguments.
+        **settings: the task generator's arguments.
 
     Returns:
         The absolute path of the complete folder.
@@ -61,16 +78,20 @@ def ensure_shapes_dataset(data_root: Union[str, Path] = 'data/shapes',
         TypeError: an unknown setting.
         TimeoutError: a non-zero rank waited ``wait_timeout_s`` in vain.
     """
+    if task not in GENERATORS:
+        raise ValueError(f'unknown shapes task {task!r}; expected one of '
+                         f'{sorted(GENERATORS)}')
+    generator_cls = GENERATORS[task]
     try:
-        generator = ShapesGenerator(**settings)
+        generator = generator_cls(**settings)
     except TypeError as err:
         raise TypeError(
             f'unknown shapes generator setting ({err}); valid settings: '
-            f'{sorted(ShapesGenerator().settings())}') from None
+            f'{sorted(generator_cls().settings())}') from None
     root = Path(data_root).expanduser()
     if not root.is_absolute():
         root = Path.cwd() / root
-    name = shapes_folder_name(generator.settings())
+    name = shapes_folder_name(generator.settings(), task)
     folder = root / name
     if _is_complete(folder):
         return folder

@@ -1,11 +1,16 @@
 """mmcv's LoadImageFromFile with an in-memory cache of decoded images."""
 from __future__ import annotations
 
+import io
+import logging
 from collections import OrderedDict
 from typing import Optional
 
+import mmcv
 import numpy as np
 from mmcv.transforms import LoadImageFromFile
+from mmengine import fileio
+from mmengine.logging import print_log
 
 from mmfusion.registry import TRANSFORMS
 
@@ -20,18 +25,65 @@ class CachedLoadImageFromFile(LoadImageFromFile):
     persistent workers, epochs after the first read from memory. Each
     dataloader worker holds its own cache: budget ``cache_size`` x image
     bytes x workers of memory. Every other argument is mmcv's.
+
+    Unlike mmcv's transform it checks what it reads: a file that does not
+    decode, or a PNG/JPEG cut short (no end marker: cv2 would decode the
+    part that is there and say nothing), raises ``ValueError`` naming the
+    image (the dataset adds the annotation file and line); a grayscale,
+    RGBA, palette or 16-bit image is converted to 3-channel 8-bit (with the
+    default ``color_type='color'``) and the first one is logged, once per
+    transform, i.e. once per dataset pipeline.
     """
 
     def __init__(self, *args, cache_size: int = 50000, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.cache_size = cache_size
         self._cache: 'OrderedDict[str, np.ndarray]' = OrderedDict()
+        self._logged_conversion = False
+
+    def _load(self, results: dict) -> Optional[dict]:
+        """mmcv's loading, with decode, truncation and mode checks."""
+        filename = results['img_path']
+        try:
+            if self.file_client_args is not None:
+                client = fileio.FileClient.infer_client(
+                    self.file_client_args, filename)
+                img_bytes = client.get(filename)
+            else:
+                img_bytes = fileio.get(filename,
+                                       backend_args=self.backend_args)
+            why = truncated(img_bytes)
+            if why:
+                raise ValueError(why)
+            img = mmcv.imfrombytes(img_bytes, flag=self.color_type,
+                                   backend=self.imdecode_backend)
+            if img is None:
+                raise ValueError('the file does not decode as an image')
+        except Exception as exc:
+            if self.ignore_empty:
+                return None
+            raise ValueError(f'cannot read image {filename}: {exc}') from exc
+        if self.color_type == 'color' and not self._logged_conversion:
+            kind = image_kind(img_bytes)
+            if kind:
+                self._logged_conversion = True
+                print_log(f'{type(self).__name__}: {filename} is a {kind} '
+                          'image; converted to 3-channel 8-bit like every '
+                          'image (further conversions in this dataset are '
+                          'not logged).', logger='current',
+                          level=logging.INFO)
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
 
     def transform(self, results: dict) -> Optional[dict]:
         path = results['img_path']
         img = self._cache.get(path)
         if img is None:
-            results = super().transform(results)
+            results = self._load(results)
             if results is None:
                 return None
             if self.cache_size > 0:
@@ -46,3 +98,38 @@ class CachedLoadImageFromFile(LoadImageFromFile):
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
         return results
+
+
+def truncated(data: bytes) -> str:
+    """Why a PNG or JPEG file is incomplete ('' when it looks whole)."""
+    if data[:8] == b'\x89PNG\r\n\x1a\n':
+        if b'IEND' not in data[-16:]:
+            return 'the PNG file is truncated (no IEND chunk at its end)'
+    elif data[:2] == b'\xff\xd8':
+        if b'\xff\xd9' not in data[-1024:]:
+            return ('the JPEG file is truncated (no end-of-image marker at '
+                    'its end)')
+    return ''
+
+
+def image_kind(data: bytes) -> str:
+    """'grayscale', 'RGBA', 'palette', '16-bit ...' or '' for 8-bit RGB,
+    read from the header only."""
+    from PIL import Image
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            mode = img.mode
+            bits = img.info.get('bits')
+    except Exception:
+        return ''
+    depth16 = mode.startswith('I;16') or mode == 'I' or bits == 16
+    if data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 25:
+        depth16 = depth16 or data[24] == 16
+    names = {'L': 'grayscale', '1': 'black-and-white', 'LA': 'grayscale+alpha',
+             'P': 'palette', 'PA': 'palette+alpha', 'RGBA': 'RGBA',
+             'CMYK': 'CMYK', 'I;16': 'grayscale', 'I': 'grayscale',
+             'I;16B': 'grayscale', 'I;16L': 'grayscale', 'F': 'float'}
+    kind = names.get(mode, '')
+    if depth16:
+        return f'16-bit {kind or "RGB"}'
+    return kind

@@ -42,9 +42,21 @@ class TokenizerHook(Hook):
     The vocabulary is saved as plain data in ``checkpoint['meta']
     ['tokenizer']`` and restored from any checkpoint that is loaded (resume,
     ``load_from``, testing), so a trained model carries its own vocabulary.
+    A pretrained text encoder's own tokenizer (``build_tokenizer``) replaces
+    the data preprocessor's before the run if the model did not do so when
+    it was built (see ``adopt_text_encoder_tokenizer``).
     """
 
     priority = 'HIGH'
+
+    def before_run(self, runner) -> None:
+        from mmfusion.models.tokenizers import adopt_text_encoder_tokenizer
+        model = runner.model.module if is_model_wrapper(runner.model) \
+            else runner.model
+        encoder = getattr(model, 'text_encoder', None)
+        pre = getattr(model, 'data_preprocessor', None)
+        if encoder is not None and pre is not None:
+            adopt_text_encoder_tokenizer(pre, encoder)
 
     def before_train(self, runner) -> None:
         tokenizer = get_tokenizer(runner.model)

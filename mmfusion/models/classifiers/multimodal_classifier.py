@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from mmfusion.models.fusions.base_fusion import (MAP, VECTOR, BaseFusion,
                                                  FusionOutput,
                                                  check_input_kind)
+from mmfusion.models.tokenizers import adopt_text_encoder_tokenizer
 from mmfusion.registry import MODELS
 from mmfusion.structures import ModalityFeatures, MultimodalDataSample
 
@@ -118,6 +119,10 @@ class MultimodalClassifier(BaseModel):
         if tokenizer is not None:
             text_defaults['vocab_size'] = tokenizer.max_vocab_size
         self.text_encoder = _build(text_encoder, **text_defaults)
+        # A pretrained text encoder brings its own tokenizer.
+        adopt_text_encoder_tokenizer(self.data_preprocessor,
+                                     self.text_encoder)
+        tokenizer = getattr(self.data_preprocessor, 'tokenizer', None)
         vocab_size = getattr(self.text_encoder, 'vocab_size', None)
         if (tokenizer is not None and isinstance(vocab_size, int)
                 and vocab_size < tokenizer.max_vocab_size):

@@ -10,7 +10,8 @@ from mmengine.model import BaseDataPreprocessor
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
-from mmfusion.models.tokenizers import NOT_FITTED_MESSAGE, VocabTokenizer
+from mmfusion.models.tokenizers import (NOT_FITTED_MESSAGE, BaseTokenizer,
+                                       VocabTokenizer)
 from mmfusion.registry import MODELS, TASK_UTILS
 
 
@@ -53,8 +54,11 @@ class MultimodalDataPreprocessor(BaseDataPreprocessor):
         bgr_to_rgb: reverse the channel order of 3-channel images.
         pad_size_divisor: the padded height and width are multiples of it.
         pad_value: value of the padded pixels.
-        tokenizer: a :class:`VocabTokenizer` or its config (built in
-            ``TASK_UTILS``); the TokenizerHook fits it in training.
+        tokenizer: a tokenizer (:class:`VocabTokenizer`,
+            :class:`HFTokenizer`, any :class:`BaseTokenizer`) or its config
+            (built in ``TASK_UTILS``); None: a default VocabTokenizer. The
+            TokenizerHook fits it in training; a model whose text encoder
+            brings its own tokenizer (a pretrained one) replaces it.
         non_blocking: non-blocking host-to-device copies.
     """
 
@@ -64,7 +68,7 @@ class MultimodalDataPreprocessor(BaseDataPreprocessor):
                  bgr_to_rgb: bool = True,
                  pad_size_divisor: int = 1,
                  pad_value: Union[float, int] = 0,
-                 tokenizer: Union[dict, VocabTokenizer, None] = None,
+                 tokenizer: Union[dict, BaseTokenizer, None] = None,
                  non_blocking: bool = False) -> None:
         super().__init__(non_blocking=non_blocking)
         if (mean is None) != (std is None):
@@ -92,7 +96,7 @@ class MultimodalDataPreprocessor(BaseDataPreprocessor):
             tokenizer = VocabTokenizer()
         elif isinstance(tokenizer, dict):
             tokenizer = TASK_UTILS.build(tokenizer)
-        self.tokenizer: VocabTokenizer = tokenizer
+        self.tokenizer: BaseTokenizer = tokenizer
 
     # --------------------------------------------------------------- images
     def _normalize(self, img: Tensor) -> Tensor:

@@ -10,6 +10,8 @@ from torch import Tensor
 
 from mmfusion.registry import TASK_UTILS
 
+from .base_tokenizer import BaseTokenizer, check_state_type
+
 PAD_TOKEN = '<pad>'
 UNK_TOKEN = '<unk>'
 PAD_ID = 0
@@ -26,7 +28,7 @@ _WORD_RE = re.compile(r'\w+|[^\w\s]')
 
 
 @TASK_UTILS.register_module()
-class VocabTokenizer:
+class VocabTokenizer(BaseTokenizer):
     """Word-level tokenizer: words and punctuation marks are the tokens.
 
     ``"Is the cube red?"`` becomes ``['is', 'the', 'cube', 'red', '?']``.
@@ -196,6 +198,7 @@ class VocabTokenizer:
     def state_dict(self) -> Dict[str, Any]:
         """Settings and vocabulary as plain data (JSON-serialisable)."""
         return dict(
+            type='VocabTokenizer',
             vocab=None if self._vocab is None else list(self._vocab),
             max_length=self.max_length,
             max_vocab_size=self.max_vocab_size,
@@ -204,6 +207,7 @@ class VocabTokenizer:
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
+        check_state_type(state, 'VocabTokenizer')
         for key in ('max_length', 'max_vocab_size', 'lowercase', 'min_freq'):
             if key in state:
                 setattr(self, key, type(getattr(self, key))(state[key]))

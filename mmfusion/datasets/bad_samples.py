@@ -1,0 +1,125 @@
+"""Bad samples: an error naming file and line, or skipped and counted.
+
+:class:`BadSampleMixin` gives an mmengine ``BaseDataset`` subclass the
+``skip_bad_samples``/``max_bad_fraction`` options:
+
+- by default a bad annotation line (malformed JSON, unknown label, missing
+  image, ...) raises :class:`DataError` while the dataset is built, and an
+  image that fails to decode raises it when the sample is loaded; both name
+  the annotation file, the line and the image;
+- with ``skip_bad_samples=True`` each bad sample is logged once and left
+  out (at build time) or replaced by another sample (at load time, in
+  training, as mmengine's refetch does); the count is reported at the end
+  of the run (:class:`~mmfusion.engine.hooks.BadSampleReportHook`), and the
+  dataset refuses to be used when more than ``max_bad_fraction`` of its
+  samples are bad.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional
+
+from mmengine.logging import print_log
+
+
+class DataError(ValueError):
+    """A sample or annotation file that cannot be used; says where."""
+
+
+class BadSampleMixin:
+    """Bad-sample bookkeeping for a ``BaseDataset`` (see module docstring).
+
+    Subclasses call :meth:`_init_bad_samples` before
+    ``BaseDataset.__init__``, :meth:`_bad` for each bad line they meet in
+    ``load_data_list`` (which raises unless skipping), then
+    :meth:`_check_bad_fraction`; ``prepare_data`` is wrapped here.
+    Data infos should hold ``ann_line`` (and ``img_path``) so load-time
+    errors can say where the sample came from.
+    """
+
+    skip_bad_samples: bool = False
+    max_bad_fraction: float = 0.01
+
+    def _init_bad_samples(self, skip_bad_samples: bool,
+                          max_bad_fraction: float) -> None:
+        if not 0 <= float(max_bad_fraction) <= 1:
+            raise ValueError('max_bad_fraction must be in [0, 1], got '
+                             f'{max_bad_fraction}')
+        self.skip_bad_samples = bool(skip_bad_samples)
+        self.max_bad_fraction = float(max_bad_fraction)
+        self.bad_samples: List[str] = []       # found when built
+        self.bad_loads: Dict[int, str] = {}    # found when loaded
+
+    def _bad(self, message: str) -> None:
+        """One bad sample: raise (default) or log it once and count it."""
+        if not self.skip_bad_samples:
+            raise DataError(message)
+        self.bad_samples.append(message)
+        print_log(f'skipping a bad sample: {message}', logger='current',
+                  level=logging.WARNING)
+
+    def _check_bad_fraction(self, total: int, source: str) -> None:
+        bad = len(self.bad_samples) + len(getattr(self, 'bad_loads', {}))
+        if total == 0:
+            raise DataError(f'{source}: no samples')
+        if bad and bad >= total:
+            raise DataError(f'{source}: all {total} samples are bad; the '
+                            f'first: {self._first_bad()}')
+        if bad > self.max_bad_fraction * total:
+            raise DataError(
+                f'{source}: {bad} of {total} samples are bad '
+                f'({100.0 * bad / total:.2f}%), more than max_bad_fraction='
+                f'{self.max_bad_fraction:g}. The first: {self._first_bad()}. '
+                'Fix the data, or raise max_bad_fraction if that many losses '
+                'are acceptable.')
+
+    def _first_bad(self) -> str:
+        if self.bad_samples:
+            return self.bad_samples[0]
+        loads = getattr(self, 'bad_loads', {})
+        return next(iter(loads.values()), '')
+
+    def sample_where(self, idx: int) -> str:
+        """``ann_file:line`` of a sample, and its image."""
+        try:
+            info = self.get_data_info(idx)
+        except Exception:
+            return f'{getattr(self, "ann_file", "?")}: sample {idx}'
+        where = f'{getattr(self, "ann_file", "?")}:{info.get("ann_line", "?")}'
+        if info.get('img_path'):
+            where += f' (image {info["img_path"]})'
+        return where
+
+    def prepare_data(self, idx) -> Any:
+        try:
+            return super().prepare_data(idx)
+        except DataError:
+            raise
+        except Exception as exc:
+            message = (f'{self.sample_where(idx)}: the sample failed to load: '
+                       f'{type(exc).__name__}: {exc}')
+            if not self.skip_bad_samples or self.test_mode:
+                hint = (' (in test mode bad samples are not replaced: use '
+                        "check_images='decode' to leave them out when the "
+                        'dataset is built)' if self.skip_bad_samples else '')
+                raise DataError(message + hint) from exc
+            if idx not in self.bad_loads:
+                self.bad_loads[idx] = message
+                print_log(f'skipping a bad sample: {message}',
+                          logger='current', level=logging.WARNING)
+                self._check_bad_fraction(
+                    len(self) + len(self.bad_samples),
+                    str(getattr(self, 'ann_file', type(self).__name__)))
+            return None  # mmengine's __getitem__ fetches another sample
+
+    def bad_sample_summary(self) -> Optional[str]:
+        """One line for the end-of-run report, or None if all were good."""
+        found = len(getattr(self, 'bad_samples', []))
+        loaded = len(getattr(self, 'bad_loads', {}))
+        if not found and not loaded:
+            return None
+        total = len(self) + found
+        return (f'{getattr(self, "ann_file", type(self).__name__)}: '
+                f'{found + loaded} bad samples skipped of {total} '
+                f'({found} when the dataset was built, {loaded} when '
+                'loaded in this process)')

@@ -1,0 +1,3 @@
+from .text_conditioned_detector import TextConditionedDetector
+
+__all__ = ['TextConditionedDetector']

@@ -1,0 +1,345 @@
+"""A single-stage detector that finds what a phrase describes."""
+from __future__ import annotations
+
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmdet.models.detectors import BaseDetector, SingleStageDetector
+from mmengine.config import ConfigDict
+from torch import Tensor, nn
+
+from mmfusion.models.fusions.base_fusion import (MAP, BaseFusion,
+                                                 FusionOutput,
+                                                 check_input_kind)
+from mmfusion.registry import MODELS
+from mmfusion.structures import ModalityFeatures
+
+ModuleCfg = Union[dict, nn.Module]
+
+MODALITIES = ('image', 'text')
+
+#: Side of the dummy image used to measure the image levels at build time.
+_PROBE_SIZE = 64
+
+
+def _build(cfg: ModuleCfg, **defaults) -> nn.Module:
+    """Build ``cfg`` in mmfusion's ``MODELS`` (a module passes through);
+    ``defaults`` fill keys the config does not set. mmdet parts resolve in
+    mmdet through their ``_scope_: mmdet``."""
+    if isinstance(cfg, nn.Module):
+        return cfg
+    if not isinstance(cfg, dict):
+        raise TypeError(f'expected a config dict or an nn.Module, got '
+                        f'{type(cfg).__name__}')
+    cfg = copy.deepcopy(cfg)
+    for key, value in defaults.items():
+        cfg.setdefault(key, value)
+    return MODELS.build(cfg)
+
+
+@MODELS.register_module()
+class TextConditionedDetector(SingleStageDetector):
+    """Detect the objects a phrase refers to (phrase grounding).
+
+    ``inputs`` (from :class:`MultimodalDetDataPreprocessor`) -> image
+    encoder (e.g. mmdet's ``ResNet``) -> neck (e.g. mmdet's ``FPN``) -> at
+    every level, the fusion block with the text encoder's
+    :class:`ModalityFeatures` -> the fused maps (``FusionOutput.map``) ->
+    a dense head (e.g. mmdet's ``RetinaHead``: anchors, focal loss, box
+    coder, assigner, NMS). By default the head has one class, "the phrase
+    refers to this box"; with per-category data (``class_mode='category'``)
+    its ``num_classes`` is the number of categories.
+
+    It is mmdet's :class:`SingleStageDetector` (``loss``, ``predict`` and
+    ``_forward`` are mmdet's) with :meth:`extract_feat` taking the image and
+    the text. Its parts are built here rather than by
+    ``SingleStageDetector.__init__``, which builds every part from a dict in
+    mmdet's registry: here each part is a config built in mmfusion's
+    registry (mmdet parts by ``_scope_: mmdet``) or a ready module, and the
+    text encoder and fusion blocks are added. The parts are the attributes
+    mmdet tools expect (``backbone``, ``neck``, ``bbox_head``), also
+    reachable as ``image_encoder`` and ``head``.
+
+    Sizes are found, not configured: one dummy forward of a
+    ``1x3x64x64`` image at build time measures the image encoder's levels
+    (the neck gets them as ``in_channels`` unless its config sets it) and
+    the neck's; each fusion gets ``image_dim`` (its level's channels) and
+    ``text_dim`` (the text encoder's ``out_dim``), the head
+    ``in_channels`` (the fusion's ``map_dim``), and a text encoder config
+    without ``vocab_size`` the tokenizer's ``max_vocab_size``. The fusion
+    must accept maps (``'map'`` in its ``input_kinds``) and return a map of
+    its input's height and width (FiLM with strides 1, for example); build
+    time fails otherwise, naming the blocks that fit.
+
+    Args:
+        image_encoder: image backbone config or module; returns a tuple of
+            ``(B, C_l, H_l, W_l)`` maps.
+        text_encoder: text encoder config or module, with ``out_dim`` and
+            ``forward(ids, mask, present) -> ModalityFeatures``.
+        fusion: a :class:`BaseFusion` config or module accepting maps.
+        head: an mmdet dense head config (``_scope_: mmdet``) or module,
+            with ``loss``/``predict`` over a tuple of maps.
+        neck: optional neck config or module on the image maps.
+        data_preprocessor: config or module (default: a
+            :class:`MultimodalDetDataPreprocessor` with default settings).
+        modalities: modalities the model uses; ``('image',)`` removes the
+            text from every sample (the image-only baseline: the fusion runs
+            unconditioned, the rest of the model unchanged).
+        share_fusion: one fusion block for every level (requires equal
+            channels) or one per level. Blocks with batch norm (FiLM) keep
+            one set of statistics per block, so separate blocks suit levels
+            whose statistics differ.
+        train_cfg: mmdet's training settings (assigner, sampler, ...),
+            handed to the head as ``SingleStageDetector`` does; may also
+            sit in the head config.
+        test_cfg: mmdet's test settings (``score_thr``, ``nms``, ...),
+            handed to the head likewise.
+        init_cfg: mmengine weight-initialisation config.
+    """
+
+    def __init__(self,
+                 image_encoder: ModuleCfg,
+                 text_encoder: ModuleCfg,
+                 fusion: ModuleCfg,
+                 head: ModuleCfg,
+                 neck: Optional[ModuleCfg] = None,
+                 data_preprocessor: Optional[ModuleCfg] = None,
+                 modalities: Sequence[str] = MODALITIES,
+                 share_fusion: bool = False,
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='MultimodalDetDataPreprocessor')
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor = MODELS.build(data_preprocessor)
+        # Not SingleStageDetector.__init__: see the class docstring.
+        BaseDetector.__init__(self, data_preprocessor=data_preprocessor,
+                              init_cfg=init_cfg)
+        self.modalities = self._check_modalities(modalities)
+
+        self.backbone = _build(image_encoder)
+        encoder_channels = self._probe_channels(with_neck=False)
+        if neck is not None:
+            if isinstance(neck, dict) and 'in_channels' not in neck:
+                neck = {**neck, 'in_channels': list(encoder_channels)}
+            self.neck = _build(neck)
+        else:
+            self.neck = None
+        self.image_channels: Tuple[int, ...] = self._probe_channels()
+
+        text_defaults = {}
+        tokenizer = getattr(self.data_preprocessor, 'tokenizer', None)
+        if tokenizer is not None:
+            text_defaults['vocab_size'] = tokenizer.max_vocab_size
+        self.text_encoder = _build(text_encoder, **text_defaults)
+        if not hasattr(self.text_encoder, 'out_dim'):
+            raise AttributeError(f'the text encoder '
+                                 f'{type(self.text_encoder).__name__} has no '
+                                 '`out_dim`')
+
+        self.fusion = self._build_fusion(fusion, share_fusion)
+        self.share_fusion = not isinstance(self.fusion, nn.ModuleList)
+        map_dim = self._fusions(len(self.image_channels))[0].map_dim
+
+        if isinstance(head, dict):
+            # mmdet heads read their settings as attributes
+            # (``test_cfg.score_thr``): ConfigDict, also from a plain dict.
+            head = ConfigDict(copy.deepcopy(head))
+            head.setdefault('in_channels', map_dim)
+            if train_cfg is not None:
+                head['train_cfg'] = ConfigDict(train_cfg)
+            if test_cfg is not None:
+                head['test_cfg'] = ConfigDict(test_cfg)
+        self.bbox_head = _build(head)
+        self.train_cfg = getattr(self.bbox_head, 'train_cfg', train_cfg)
+        self.test_cfg = getattr(self.bbox_head, 'test_cfg', test_cfg)
+        self._check_fused_maps()
+
+    # ------------------------------------------------------------- aliases
+    @property
+    def image_encoder(self) -> nn.Module:
+        """The image encoder (mmdet's name: ``backbone``)."""
+        return self.backbone
+
+    @property
+    def head(self) -> nn.Module:
+        """The dense head (mmdet's name: ``bbox_head``)."""
+        return self.bbox_head
+
+    # ------------------------------------------------------------- building
+    @staticmethod
+    def _check_modalities(modalities: Sequence[str]) -> Tuple[str, ...]:
+        if isinstance(modalities, str):
+            modalities = (modalities, )
+        modalities = tuple(modalities)
+        if ('image' not in modalities or any(m not in MODALITIES
+                                             for m in modalities)
+                or len(set(modalities)) != len(modalities)):
+            raise ValueError(
+                f'modalities must be ("image", "text") or ("image",) for a '
+                f'detector (boxes come from the image), got {modalities}')
+        return modalities
+
+    def _image_maps(self, img: Tensor,
+                    with_neck: bool = True) -> Tuple[Tensor, ...]:
+        feats = self.backbone(img)
+        if isinstance(feats, Tensor):
+            feats = (feats, )
+        if with_neck and self.neck is not None:
+            feats = self.neck(tuple(feats))
+            if isinstance(feats, Tensor):
+                feats = (feats, )
+        return tuple(feats)
+
+    def _dummy_maps(self, with_neck: bool = True) -> Tuple[Tensor, ...]:
+        """The levels of a zero ``1x3x64x64`` image, in eval mode."""
+        modules = [m for m in (self.backbone, getattr(self, 'neck', None))
+                   if m is not None]
+        modes = [m.training for m in modules]
+        param = next(self.backbone.parameters(), None)
+        device = param.device if param is not None else torch.device('cpu')
+        try:
+            for m in modules:
+                m.eval()
+            with torch.no_grad():
+                maps = self._image_maps(
+                    torch.zeros(1, 3, _PROBE_SIZE, _PROBE_SIZE,
+                                device=device), with_neck)
+        finally:
+            for m, mode in zip(modules, modes):
+                m.train(mode)
+        if not maps or any(m.dim() != 4 for m in maps):
+            raise ValueError('the image encoder (and neck) must return '
+                             '(B, C, H, W) maps, got shapes '
+                             f'{[tuple(m.shape) for m in maps]}')
+        return maps
+
+    def _probe_channels(self, with_neck: bool = True) -> Tuple[int, ...]:
+        return tuple(int(m.shape[1]) for m in self._dummy_maps(with_neck))
+
+    def _build_fusion(self, fusion: ModuleCfg,
+                      share: bool) -> Union[BaseFusion, nn.ModuleList]:
+        if isinstance(fusion, nn.Module):
+            cls, name = type(fusion), type(fusion).__name__
+        else:
+            name = fusion.get('type')
+            if isinstance(name, type):
+                cls, name = name, name.__name__
+            else:
+                cls = MODELS.get(name)
+                if cls is None:
+                    MODELS.build(fusion)  # raises, naming close matches
+        # Dense heads need a fused map per level.
+        check_input_kind(name, cls, MAP)
+        text_dim = self.text_encoder.out_dim
+        levels = self.image_channels
+        if isinstance(fusion, nn.Module):
+            if len(levels) > 1 and not share:
+                raise ValueError('share_fusion=False with several image '
+                                 'levels needs a fusion config, not a module')
+            modules = [fusion]
+        elif share or len(levels) == 1:
+            if len(set(levels)) > 1:
+                raise ValueError(
+                    f'share_fusion=True needs equal channels on every image '
+                    f'level, got {levels}: use a neck (e.g. FPN) or '
+                    'share_fusion=False')
+            modules = [_build(fusion, image_dim=levels[0], text_dim=text_dim)]
+        else:
+            modules = [_build(fusion, image_dim=c, text_dim=text_dim)
+                       for c in levels]
+        for m in modules:
+            if not isinstance(m, BaseFusion):
+                raise TypeError(f'the fusion must be a BaseFusion, got '
+                                f'{type(m).__name__}')
+        if len({m.map_dim for m in modules}) > 1:
+            raise ValueError('the per-level fusions must have one map_dim')
+        return modules[0] if len(modules) == 1 else nn.ModuleList(modules)
+
+    def _fusions(self, levels: int) -> List[BaseFusion]:
+        fusions = ([self.fusion] * levels if self.share_fusion else
+                   list(self.fusion))
+        if len(fusions) != levels:
+            raise ValueError(f'{len(fusions)} fusion blocks for {levels} '
+                             'image levels')
+        return fusions
+
+    def _check_fused_maps(self) -> None:
+        """Each fused map has its level's height and width and ``map_dim``
+        channels (a strided fusion would misplace every anchor)."""
+        maps = self._dummy_maps()
+        fusions = self._fusions(len(maps))
+        modules = [*fusions, self.text_encoder]
+        modes = [m.training for m in modules]
+        try:
+            for m in modules:
+                m.eval()
+            with torch.no_grad():
+                ids = torch.ones(1, 1, dtype=torch.long,
+                                 device=maps[0].device)
+                mask = torch.ones(1, 1, dtype=torch.bool,
+                                  device=maps[0].device)
+                text = self.text_encoder(ids, mask, mask[:, 0])
+                for level, (fmap, fusion) in enumerate(zip(maps, fusions)):
+                    out = fusion(ModalityFeatures.from_map(fmap), text).map
+                    if out is None or out.shape[-2:] != fmap.shape[-2:] or \
+                            out.shape[1] != fusion.map_dim:
+                        got = None if out is None else tuple(out.shape)
+                        raise ValueError(
+                            f'{type(fusion).__name__} must return a map of '
+                            f'its input size for a dense head: level '
+                            f'{level} is {tuple(fmap.shape)} but the fused '
+                            f'map is {got} (map_dim {fusion.map_dim}). Use '
+                            'strides of 1 (e.g. model/fusion=film_det).')
+        finally:
+            for m, mode in zip(modules, modes):
+                m.train(mode)
+
+    # ------------------------------------------------------------ features
+    def _presence(self, inputs: Dict[str, Tensor], batch_size: int,
+                  device: torch.device) -> Tuple[Tensor, Tensor]:
+        """``(B,)`` image and text presence after ``modalities``."""
+        ones = torch.ones(batch_size, dtype=torch.bool, device=device)
+        image = inputs.get('image_present', ones).to(device).bool()
+        text = inputs.get('text_present', ones).to(device).bool()
+        if 'text' not in self.modalities:
+            text = torch.zeros_like(text)
+        return image, text
+
+    def fuse(self, inputs: Dict[str, Tensor],
+             return_attention: bool = False) -> List[FusionOutput]:
+        """One :class:`FusionOutput` per image level."""
+        if not isinstance(inputs, dict):
+            raise TypeError(
+                'TextConditionedDetector takes the inputs dict of '
+                'MultimodalDetDataPreprocessor (img, text_ids, text_mask, '
+                f'...), got {type(inputs).__name__}')
+        img = inputs['img']
+        image_present, text_present = self._presence(inputs, img.shape[0],
+                                                     img.device)
+        maps = self._image_maps(img)
+        text = self.text_encoder(inputs['text_ids'], inputs['text_mask'],
+                                 text_present)
+        keep = image_present[:, None, None, None]
+        outs = []
+        for fmap, fusion in zip(maps, self._fusions(len(maps))):
+            fmap = fmap * keep.to(fmap.dtype)  # absent images: zeros
+            outs.append(fusion(ModalityFeatures.from_map(fmap, image_present),
+                               text, return_attention=return_attention))
+        return outs
+
+    def extract_feat(self, batch_inputs: Dict[str, Tensor]
+                     ) -> Tuple[Tensor, ...]:
+        """The fused map of every level, for the head."""
+        return tuple(out.map for out in self.fuse(batch_inputs))
+
+    def loss(self, batch_inputs: Dict[str, Tensor],
+             batch_data_samples) -> Dict[str, Tensor]:
+        """mmdet's single-stage loss, each term summed over the levels
+        (``loss_cls``, ``loss_bbox`` as tensors, as mmengine would log
+        them), so every mmfusion model returns tensor losses."""
+        losses = super().loss(batch_inputs, batch_data_samples)
+        return {k: sum(v) if isinstance(v, (list, tuple)) else v
+                for k, v in losses.items()}
