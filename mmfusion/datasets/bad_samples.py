@@ -26,15 +26,26 @@ class DataError(ValueError):
     """A sample or annotation file that cannot be used; says where."""
 
 
+class MissingImageError(DataError):
+    """An annotation line whose image file does not exist.
+
+    Kept apart from other bad lines so that a file none of whose image
+    paths exist gets its own message (usually a wrong ``data_root`` or
+    image folder rather than bad lines).
+    """
+
+
 class BadSampleMixin:
     """Bad-sample bookkeeping for a ``BaseDataset`` (see module docstring).
 
     Subclasses call :meth:`_init_bad_samples` before
     ``BaseDataset.__init__``, :meth:`_bad` for each bad line they meet in
-    ``load_data_list`` (which raises unless skipping), then
-    :meth:`_check_bad_fraction`; ``prepare_data`` is wrapped here.
-    Data infos should hold ``ann_line`` (and ``img_path``) so load-time
-    errors can say where the sample came from.
+    ``load_data_list`` (which raises unless skipping) and
+    :meth:`_missing_image` for each line whose image does not exist, then
+    :meth:`_finish_build` (or :meth:`_check_bad_fraction`);
+    ``prepare_data`` is wrapped here. Data infos should hold ``ann_line``
+    (and ``img_path``, and ``seg_map_path`` where there is a mask) so
+    load-time errors can say where the sample came from.
     """
 
     skip_bad_samples: bool = False
@@ -58,6 +69,37 @@ class BadSampleMixin:
         print_log(f'skipping a bad sample: {message}', logger='current',
                   level=logging.WARNING)
 
+    def _missing_image(self, message: str, missing: List[str]) -> None:
+        """A line whose image does not exist: noted in ``missing`` (for
+        :meth:`_finish_build`), and skipped and counted when skipping."""
+        missing.append(message)
+        if self.skip_bad_samples:
+            self._bad(message)
+
+    def _finish_build(self, total: int, missing: List[str], source: str,
+                      expected: str) -> None:
+        """The checks at the end of ``load_data_list``.
+
+        Args:
+            total: non-blank lines read (good and bad).
+            missing: messages of the lines whose image does not exist.
+            source: the annotation file.
+            expected: what a line should look like (for the message about
+                a file without samples).
+        """
+        if total == 0:
+            raise DataError(f'{source}: no samples (the file has no '
+                            f'non-blank line); expected {expected}')
+        if missing and len(missing) == total:
+            raise DataError(
+                f'{source}: none of the {total} image paths exist; the '
+                f'first: {missing[0]}')
+        if missing and not self.skip_bad_samples:
+            more = (f' ({len(missing)} of {total} lines name missing images)'
+                    if len(missing) > 1 else '')
+            raise DataError(missing[0] + more)
+        self._check_bad_fraction(total, source)
+
     def _check_bad_fraction(self, total: int, source: str) -> None:
         bad = len(self.bad_samples) + len(getattr(self, 'bad_loads', {}))
         if total == 0:
@@ -80,14 +122,19 @@ class BadSampleMixin:
         return next(iter(loads.values()), '')
 
     def sample_where(self, idx: int) -> str:
-        """``ann_file:line`` of a sample, and its image."""
+        """``ann_file:line`` of a sample, and its image (and mask)."""
         try:
             info = self.get_data_info(idx)
         except Exception:
             return f'{getattr(self, "ann_file", "?")}: sample {idx}'
         where = f'{getattr(self, "ann_file", "?")}:{info.get("ann_line", "?")}'
+        files = []
         if info.get('img_path'):
-            where += f' (image {info["img_path"]})'
+            files.append(f'image {info["img_path"]}')
+        if info.get('seg_map_path'):
+            files.append(f'mask {info["seg_map_path"]}')
+        if files:
+            where += f' ({", ".join(files)})'
         return where
 
     def prepare_data(self, idx) -> Any:

@@ -10,7 +10,8 @@ from mmengine.dataset import BaseDataset, force_full_init
 
 from mmfusion.registry import DATASETS
 
-from .multimodal_cls_dataset import _join, read_classes
+from .bad_samples import BadSampleMixin, DataError, MissingImageError
+from .multimodal_cls_dataset import _join, check_image_decodes, read_classes
 
 #: The one class of ``class_mode='match'``: "the phrase refers to this box".
 MATCH_CLASS = 'referred'
@@ -18,7 +19,7 @@ CLASS_MODES = ('match', 'category')
 
 
 @DATASETS.register_module()
-class GroundingDataset(BaseDataset):
+class GroundingDataset(BadSampleMixin, BaseDataset):
     """One sample per (image, phrase) from an ODVG grounding jsonl file.
 
     The file is mmdet's ODVG grounding format (what mmdet's grounding models
@@ -55,15 +56,29 @@ class GroundingDataset(BaseDataset):
     order of first appearance, then the negatives); each gets its own
     ``img_id`` (its index in the file), which :class:`mmdet.evaluation.
     CocoMetric` uses as the image id, so every (image, phrase) pair is
-    evaluated as its own COCO image. Every line is checked when the dataset
-    loads (valid JSON, the image file exists, boxes inside the image and of
-    positive area, phrases non-empty strings, no phrase both a region and a
-    negative); errors name the file and line.
+    evaluated as its own COCO image.
+
+    Every line is checked when the dataset is built (before training
+    starts): UTF-8 text, valid JSON, the image file exists, boxes inside the
+    image and of positive area, phrases non-empty strings, no phrase both a
+    region and a negative, categories in the classes; errors
+    (:class:`~mmfusion.datasets.bad_samples.DataError`, a ``ValueError``)
+    name the file and line. A file with no samples, or none of whose image
+    paths exist, is an error too. Whether each image *decodes* is checked
+    when the sample is loaded (``check_images='exists'``, the default),
+    again naming file, line and image; ``check_images='decode'`` decodes
+    every image while the dataset is built instead.
+
+    ``skip_bad_samples=True`` leaves bad lines out instead (each logged
+    once, counted in the end-of-run report; a line is one bad sample
+    however many phrases it holds), failing only when more than
+    ``max_bad_fraction`` of the lines are bad (see
+    :class:`~mmfusion.datasets.bad_samples.BadSampleMixin`).
 
     ``data_list`` entries hold ``img_path``, ``img_id``, ``height``,
     ``width``, ``text`` (the phrase), ``instances`` (``[{'bbox',
-    'bbox_label', 'ignore_flag'}]``, mmdet's form; empty for a negative) and
-    ``phrase_type``.
+    'bbox_label', 'ignore_flag'}]``, mmdet's form; empty for a negative),
+    ``phrase_type`` and ``ann_line`` (the line in ``ann_file``).
 
     Args:
         ann_file: the jsonl file; relative paths are joined to ``data_root``.
@@ -78,6 +93,13 @@ class GroundingDataset(BaseDataset):
         data_prefix: ``dict(img=FOLDER)`` to resolve ``filename`` against
             ``data_root/FOLDER`` instead of the jsonl file's folder.
         pipeline: transforms applied to each sample.
+        skip_bad_samples: leave bad lines out (logged once each) instead of
+            failing on the first.
+        max_bad_fraction: with ``skip_bad_samples``, the largest fraction of
+            bad lines accepted (default 0.01); more fails the build.
+        check_images: ``'exists'`` (image files must exist when the dataset
+            is built; decoding is checked at load time) or ``'decode'``
+            (every image is decoded when the dataset is built).
         metainfo, test_mode, indices, serialize_data, lazy_init,
         max_refetch, **kwargs: as :class:`mmengine.dataset.BaseDataset`.
     """
@@ -95,7 +117,15 @@ class GroundingDataset(BaseDataset):
                  serialize_data: bool = True,
                  lazy_init: bool = False,
                  max_refetch: int = 1000,
+                 skip_bad_samples: bool = False,
+                 max_bad_fraction: float = 0.01,
+                 check_images: str = 'exists',
                  **kwargs: Any) -> None:
+        if check_images not in ('exists', 'decode'):
+            raise ValueError("check_images must be 'exists' or 'decode', got "
+                             f'{check_images!r}')
+        self.check_images = check_images
+        self._init_bad_samples(skip_bad_samples, max_bad_fraction)
         if not ann_file:
             raise ValueError('GroundingDataset needs ann_file (an ODVG jsonl '
                              'file with one image a line)')
@@ -130,8 +160,9 @@ class GroundingDataset(BaseDataset):
 
         Raises:
             FileNotFoundError: the annotation file is missing.
-            ValueError: a line is invalid; the message names the file, the
-                line and what is wrong.
+            DataError: (a ValueError) a line is invalid, unless skipped; the
+                message names the file, the line and what is wrong. Also a
+                file without samples, or none of whose images exist.
         """
         path = self.ann_file
         if not osp.isfile(path):
@@ -143,105 +174,136 @@ class GroundingDataset(BaseDataset):
             base = _join(self.data_root, self._img_prefix)
         else:
             base = osp.dirname(osp.abspath(path))
-        records = []
-        with open(path, encoding='utf-8') as f:
-            for lineno, line in enumerate(f, start=1):
-                if line.strip():
-                    records.append(self._parse_line(line, f'{path}:{lineno}',
-                                                    base))
+        self.bad_samples = []
+        records: List[Tuple[int, List[dict]]] = []
+        missing: List[str] = []
+        total = 0
+        decoded: Dict[str, str] = {}  # image path -> why it does not decode
+        with open(path, 'rb') as f:
+            for lineno, raw in enumerate(f, start=1):
+                try:
+                    line = raw.decode('utf-8')
+                except UnicodeDecodeError as err:
+                    total += 1
+                    self._bad(f'{path}:{lineno}: not UTF-8 text ({err}); '
+                              'save the file as UTF-8.')
+                    continue
+                if not line.strip():
+                    continue  # blank lines (e.g. a trailing one) are fine
+                total += 1
+                try:
+                    samples = self._parse_line(line, f'{path}:{lineno}',
+                                               base, decoded)
+                except MissingImageError as err:
+                    self._missing_image(str(err), missing)
+                    continue
+                except DataError as err:
+                    self._bad(str(err))
+                    continue
+                records.append((lineno, samples))
         if 'classes' not in self._metainfo:
-            cats = sorted({c for rec in records for s in rec
+            cats = sorted({c for _, rec in records for s in rec
                            for _, c in s['boxes']})
             self._metainfo['classes'] = tuple(cats)
         index = {c: i for i, c in enumerate(self.classes)}
         data_list = []
-        for rec in records:
-            for sample in rec:
-                instances = []
-                for box, cat in sample.pop('boxes'):
-                    if self.class_mode == 'match':
-                        label = 0
-                    elif cat in index:
-                        label = index[cat]
-                    else:
-                        raise ValueError(
-                            f'{sample.pop("where")}: category {cat!r} is not '
-                            f'in the classes {list(self.classes)}; add it to '
-                            'the classes file or fix the line.')
-                    instances.append({'bbox': box, 'bbox_label': label,
-                                      'ignore_flag': 0})
-                sample.pop('where')
-                sample['instances'] = instances
+        for lineno, samples in records:
+            if self.class_mode != 'match':
+                unknown = next((c for s in samples for _, c in s['boxes']
+                                if c not in index), None)
+                if unknown is not None:
+                    self._bad(
+                        f'{path}:{lineno}: category {unknown!r} is not in '
+                        f'the classes {list(self.classes)}; add it to the '
+                        'classes file or fix the line.')
+                    continue
+            for sample in samples:
+                sample['instances'] = [
+                    {'bbox': box, 'ignore_flag': 0,
+                     'bbox_label': 0 if self.class_mode == 'match'
+                     else index[cat]}
+                    for box, cat in sample.pop('boxes')]
+                sample['ann_line'] = lineno
                 sample['img_id'] = len(data_list)
                 data_list.append(sample)
+        self._finish_build(total, missing, path,
+                           'one ODVG {"filename", "height", "width", '
+                           '"grounding": {"regions": [...]}} object a line')
         return data_list
 
-    def _parse_line(self, line: str, where: str, base: str) -> List[dict]:
+    def _parse_line(self, line: str, where: str, base: str,
+                    decoded: Dict[str, str]) -> List[dict]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ValueError(
+            raise DataError(
                 f'{where}: invalid JSON ({err.msg} at column {err.colno}). '
                 'Each line must be one ODVG object such as {"filename": '
                 '"images/0001.jpg", "height": 480, "width": 640, '
                 '"grounding": {"regions": [{"bbox": [x1, y1, x2, y2], '
                 '"phrase": "a dog"}]}}.') from None
         if not isinstance(record, dict):
-            raise ValueError(f'{where}: expected a JSON object, got '
-                             f'{type(record).__name__}.')
+            raise DataError(f'{where}: expected a JSON object, got '
+                            f'{type(record).__name__}.')
         for key in ('filename', 'height', 'width', 'grounding'):
             if key not in record:
-                raise ValueError(
+                raise DataError(
                     f'{where}: missing key "{key}" (every line needs '
                     '"filename", "height", "width" and "grounding").')
         filename = record['filename']
         if not isinstance(filename, str) or not filename:
-            raise ValueError(f'{where}: "filename" must be a non-empty path '
-                             f'string, got {filename!r}.')
+            raise DataError(f'{where}: "filename" must be a non-empty path '
+                            f'string, got {filename!r}.')
         img_path = osp.normpath(osp.join(base, filename))
         if not osp.isfile(img_path):
             rel = ('data_root/data_prefix["img"]' if self._img_prefix
                    is not None else 'the folder of the jsonl file')
-            raise ValueError(f'{where}: image file {img_path} not found '
-                             f'("filename" is relative to {rel}).')
+            raise MissingImageError(
+                f'{where}: image file {img_path} not found ("filename" is '
+                f'relative to {rel}).')
+        if self.check_images == 'decode':
+            if img_path not in decoded:
+                decoded[img_path] = check_image_decodes(img_path)
+            if decoded[img_path]:
+                raise DataError(f'{where}: image {img_path} cannot be '
+                                f'decoded: {decoded[img_path]}')
         height, width = record['height'], record['width']
         for name, value in (('height', height), ('width', width)):
             if isinstance(value, bool) or not isinstance(value, int) \
                     or value <= 0:
-                raise ValueError(f'{where}: "{name}" must be a positive '
-                                 f'integer, got {value!r}.')
+                raise DataError(f'{where}: "{name}" must be a positive '
+                                f'integer, got {value!r}.')
         grounding = record['grounding']
         if not isinstance(grounding, dict):
-            raise ValueError(f'{where}: "grounding" must be an object with '
-                             '"regions" (and optionally "negatives").')
+            raise DataError(f'{where}: "grounding" must be an object with '
+                            '"regions" (and optionally "negatives").')
         regions = grounding.get('regions', [])
         negatives = grounding.get('negatives', [])
         types = grounding.get('phrase_types') or {}
         if not isinstance(regions, list):
-            raise ValueError(f'{where}: "grounding.regions" must be a list.')
+            raise DataError(f'{where}: "grounding.regions" must be a list.')
         if not isinstance(negatives, list):
-            raise ValueError(f'{where}: "grounding.negatives" must be a list '
-                             'of phrases that match nothing in the image.')
+            raise DataError(f'{where}: "grounding.negatives" must be a list '
+                            'of phrases that match nothing in the image.')
         if not isinstance(types, dict):
-            raise ValueError(f'{where}: "grounding.phrase_types" must map '
-                             'phrases to type names.')
+            raise DataError(f'{where}: "grounding.phrase_types" must map '
+                            'phrases to type names.')
 
         boxes: Dict[str, List[Tuple[List[float], str]]] = {}
         for r, region in enumerate(regions):
             at = f'{where}: regions[{r}]'
             if not isinstance(region, dict):
-                raise ValueError(f'{at} must be an object with "bbox" and '
-                                 '"phrase".')
+                raise DataError(f'{at} must be an object with "bbox" and '
+                                '"phrase".')
             phrase = _phrase(region.get('phrase'), at)
             category = region.get('category', phrase)
             if not isinstance(category, str) or not category.strip():
-                raise ValueError(f'{at}: "category" must be a non-empty '
-                                 f'string, got {category!r}.')
+                raise DataError(f'{at}: "category" must be a non-empty '
+                                f'string, got {category!r}.')
             for box in _boxes(region.get('bbox'), at, width, height):
                 boxes.setdefault(phrase, []).append((box, category))
         samples = []
-        common = {'img_path': img_path, 'height': height, 'width': width,
-                  'where': where}
+        common = {'img_path': img_path, 'height': height, 'width': width}
         for phrase, items in boxes.items():
             samples.append({**common, 'text': phrase, 'boxes': items,
                             'phrase_type': types.get(phrase)})
@@ -249,7 +311,7 @@ class GroundingDataset(BaseDataset):
         for n, neg in enumerate(negatives):
             phrase = _phrase(neg, f'{where}: negatives[{n}]')
             if phrase in boxes:
-                raise ValueError(
+                raise DataError(
                     f'{where}: negatives[{n}] {phrase!r} is also the phrase '
                     'of a region: a negative must match nothing in the '
                     'image.')
@@ -275,8 +337,8 @@ class GroundingDataset(BaseDataset):
 
 def _phrase(value: Any, at: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f'{at}: the phrase must be a non-empty string, got '
-                         f'{value!r}.')
+        raise DataError(f'{at}: the phrase must be a non-empty string, got '
+                        f'{value!r}.')
     return value
 
 
@@ -284,8 +346,8 @@ def _boxes(value: Any, at: str, width: int, height: int
            ) -> List[List[float]]:
     """A region's boxes, checked: one box or a list of boxes."""
     if isinstance(value, list) and not value:
-        raise ValueError(f'{at}: "bbox" is empty; a phrase that matches '
-                         'nothing in the image goes in "grounding.negatives".')
+        raise DataError(f'{at}: "bbox" is empty; a phrase that matches '
+                        'nothing in the image goes in "grounding.negatives".')
     if (isinstance(value, list) and value
             and all(isinstance(b, list) for b in value)):
         candidates = value
@@ -296,15 +358,15 @@ def _boxes(value: Any, at: str, width: int, height: int
         if (not isinstance(box, list) or len(box) != 4 or not all(
                 isinstance(v, Real) and not isinstance(v, bool)
                 for v in box)):
-            raise ValueError(f'{at}: "bbox" must be [x1, y1, x2, y2] in '
-                             f'pixels or a list of such boxes, got {box!r}.')
+            raise DataError(f'{at}: "bbox" must be [x1, y1, x2, y2] in '
+                            f'pixels or a list of such boxes, got {box!r}.')
         x1, y1, x2, y2 = (float(v) for v in box)
         if not (x2 > x1 and y2 > y1):
-            raise ValueError(f'{at}: box {box} has no area (need x2 > x1 and '
-                             'y2 > y1; boxes are [x1, y1, x2, y2], not '
-                             '[x, y, w, h]).')
+            raise DataError(f'{at}: box {box} has no area (need x2 > x1 and '
+                            'y2 > y1; boxes are [x1, y1, x2, y2], not '
+                            '[x, y, w, h]).')
         if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
-            raise ValueError(f'{at}: box {box} is not inside the '
-                             f'{width} x {height} image.')
+            raise DataError(f'{at}: box {box} is not inside the '
+                            f'{width} x {height} image.')
         out.append([x1, y1, x2, y2])
     return out

@@ -10,7 +10,7 @@ from mmengine.dataset import BaseDataset, force_full_init
 
 from mmfusion.registry import DATASETS
 
-from .bad_samples import BadSampleMixin, DataError
+from .bad_samples import BadSampleMixin, DataError, MissingImageError
 
 
 @DATASETS.register_module()
@@ -161,27 +161,14 @@ class MultimodalClsDataset(BadSampleMixin, BaseDataset):
                 try:
                     data_list.append(self._parse_line(line, path, lineno,
                                                       base, class_index))
-                except _MissingImage as err:
-                    missing.append(str(err))
-                    if self.skip_bad_samples:
-                        self._bad(str(err))
+                except MissingImageError as err:
+                    self._missing_image(str(err), missing)
                 except DataError as err:
                     self._bad(str(err))
         del self._decoded
-        if total == 0:
-            raise DataError(
-                f'{path}: no samples (the file has no non-blank line); '
-                'expected one {"image": ..., "text": ..., "label": ...} '
-                'object a line')
-        if missing and len(missing) == total:
-            raise DataError(
-                f'{path}: none of the {total} image paths exist; the first: '
-                f'{missing[0]}')
-        if missing and not self.skip_bad_samples:
-            more = (f' ({len(missing)} of {total} lines name missing images)'
-                    if len(missing) > 1 else '')
-            raise DataError(missing[0] + more)
-        self._check_bad_fraction(total, path)
+        self._finish_build(total, missing, path,
+                           'one {"image": ..., "text": ..., "label": ...} '
+                           'object a line')
         return data_list
 
     def _parse_line(self, line: str, path: str, lineno: int, base: str,
@@ -211,7 +198,7 @@ class MultimodalClsDataset(BadSampleMixin, BaseDataset):
                              f'string, got {image!r}.')
         img_path = osp.normpath(osp.join(base, image))
         if not osp.isfile(img_path):
-            raise _MissingImage(
+            raise MissingImageError(
                 f'{where}: image file {img_path} not found ("image" paths '
                 'are relative to the folder of the jsonl file).')
         if self.check_images == 'decode':
@@ -270,15 +257,25 @@ class MultimodalClsDataset(BadSampleMixin, BaseDataset):
         return texts
 
 
-class _MissingImage(DataError):
-    """An annotation line whose image file does not exist."""
-
-
 def check_image_decodes(path: str) -> str:
-    """'' when the image at ``path`` decodes completely, else why not."""
+    """'' when the image at ``path`` decodes completely, else why not.
+
+    As strict as :class:`CachedLoadImageFromFile` (which loads it later): a
+    PNG or JPEG without its end marker is refused even where PIL decodes
+    it.
+    """
+    import io
+
     from PIL import Image
+
+    from .transforms.cached_load_image_from_file import truncated
     try:
-        with Image.open(path) as img:
+        with open(path, 'rb') as f:
+            data = f.read()
+        why = truncated(data)
+        if why:
+            raise ValueError(why)
+        with Image.open(io.BytesIO(data)) as img:
             img.load()
     except Exception as exc:  # PIL raises many types for bad files
         return f'{type(exc).__name__}: {exc}'

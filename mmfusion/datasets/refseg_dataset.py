@@ -12,13 +12,16 @@ from PIL import Image
 
 from mmfusion.registry import DATASETS
 
-from .bad_samples import BadSampleMixin, DataError
-from .multimodal_cls_dataset import _join, read_classes
+from .bad_samples import BadSampleMixin, DataError, MissingImageError
+from .multimodal_cls_dataset import _join, check_image_decodes, read_classes
+from .transforms.cached_load_image_from_file import truncated
 
 #: Classes of the default binary target.
 BINARY_CLASSES: Tuple[str, ...] = ('background', 'referred')
 #: Mask value of pixels that count neither way (loss and metrics skip them).
 IGNORE_INDEX = 255
+#: PIL modes of single-channel masks.
+MASK_MODES = ('L', 'P', '1', 'I', 'I;16')
 #: Overlay colours (RGB) of the binary classes.
 BINARY_PALETTE = [[0, 0, 0], [255, 64, 64]]
 
@@ -51,12 +54,19 @@ class RefSegDataset(BadSampleMixin, BaseDataset):
       ``phrase_type`` (a group name, kept in the data sample's meta).
 
     Several lines may share an image (one line per phrase). Every line is
-    checked when the dataset loads (the files exist, the mask is
-    single-channel and as large as the image, its values are allowed, the
-    phrase is not empty), and errors name the file and line number. With
-    ``allow_missing_mask`` a line may have ``"mask": null`` (no
-    segmentation target: a multi-task model then adds no segmentation loss
-    for it).
+    checked when the dataset is built, before training starts (UTF-8 text,
+    valid JSON, the files exist, the image's header reads, the mask decodes,
+    is single-channel and as large as the image, its values are allowed,
+    the phrase is not empty), and errors
+    (:class:`~mmfusion.datasets.bad_samples.DataError`, a ``ValueError``)
+    name the file and line number. A file with no samples, or none of whose
+    image paths exist, is an error too. Whether each image *decodes* is
+    checked when the sample is loaded (``check_images='exists'``, the
+    default), again naming file, line, image and mask;
+    ``check_images='decode'`` decodes every image while the dataset is
+    built instead. With ``allow_missing_mask`` a line may have ``"mask":
+    null`` (no segmentation target: a multi-task model then adds no
+    segmentation loss for it).
 
     ``skip_bad_samples=True`` leaves bad lines out instead (each logged
     once, counted in the end-of-run report), failing only when more than
@@ -77,12 +87,18 @@ class RefSegDataset(BadSampleMixin, BaseDataset):
         label_classes: class names of the optional ``label`` key, or a path
             to a classes file; None ignores ``label``.
         allow_missing_mask: accept ``"mask": null``.
-        check_values: read every mask to check its values (the sizes are
-            always checked, from the PNG headers).
+        check_values: decode every mask to check its values (and that it
+            decodes) when the dataset is built; the sizes are always
+            checked, from the PNG headers. Without it a mask that does not
+            decode is an error when its sample is loaded.
         skip_bad_samples: leave bad lines out (logged once each) instead of
             failing on the first.
         max_bad_fraction: with ``skip_bad_samples``, the largest fraction of
-            bad lines accepted.
+            bad lines accepted (default 0.01); more fails the build.
+        check_images: ``'exists'`` (image files must exist and their
+            headers read when the dataset is built; decoding is checked at
+            load time) or ``'decode'`` (every image is decoded when the
+            dataset is built).
         data_root: folder that a relative ``ann_file`` is in.
         pipeline: transforms applied to each sample.
         metainfo: extra meta information.
@@ -99,6 +115,7 @@ class RefSegDataset(BadSampleMixin, BaseDataset):
                  check_values: bool = True,
                  skip_bad_samples: bool = False,
                  max_bad_fraction: float = 0.01,
+                 check_images: str = 'exists',
                  data_root: str = '',
                  pipeline: Sequence[Union[dict, Callable]] = (),
                  metainfo: Optional[dict] = None,
@@ -132,6 +149,10 @@ class RefSegDataset(BadSampleMixin, BaseDataset):
             metainfo['label_classes'] = label_names
         self.allow_missing_mask = allow_missing_mask
         self.check_values = check_values
+        if check_images not in ('exists', 'decode'):
+            raise ValueError("check_images must be 'exists' or 'decode', got "
+                             f'{check_images!r}')
+        self.check_images = check_images
         self._init_bad_samples(skip_bad_samples, max_bad_fraction)
         super().__init__(ann_file=ann_file, metainfo=metainfo,
                          data_root=data_root, pipeline=list(pipeline),
@@ -159,7 +180,8 @@ class RefSegDataset(BadSampleMixin, BaseDataset):
         Raises:
             FileNotFoundError: the annotation file is missing.
             DataError: (a ValueError) a line is invalid, unless skipped; the
-                message names the file, the line and how to fix it.
+                message names the file, the line and how to fix it. Also a
+                file without samples, or none of whose images exist.
         """
         path = self.ann_file
         if not osp.isfile(path):
@@ -172,7 +194,9 @@ class RefSegDataset(BadSampleMixin, BaseDataset):
             self._metainfo.get('label_classes') or ())}
         sizes: Dict[str, Tuple[int, int]] = {}  # image sizes, read once
         self.bad_samples = []
-        data_list, total = [], 0
+        data_list: List[dict] = []
+        missing: List[str] = []
+        total = 0
         with open(path, 'rb') as f:
             for lineno, raw in enumerate(f, start=1):
                 try:
@@ -188,16 +212,17 @@ class RefSegDataset(BadSampleMixin, BaseDataset):
                 try:
                     info = self._parse_line(line, f'{path}:{lineno}', base,
                                             label_index, sizes)
-                except ValueError as err:
+                except MissingImageError as err:
+                    self._missing_image(str(err), missing)
+                    continue
+                except DataError as err:
                     self._bad(str(err))
                     continue
                 info['ann_line'] = lineno
                 data_list.append(info)
-        if total == 0:
-            raise DataError(f'{path}: no samples (the file has no non-blank '
-                            'line); expected one {"image": ..., "text": ..., '
-                            '"mask": ...} object a line')
-        self._check_bad_fraction(total, path)
+        self._finish_build(total, missing, path,
+                           'one {"image": ..., "text": ..., "mask": ...} '
+                           'object a line')
         return data_list
 
     def _parse_line(self, line: str, where: str, base: str,
@@ -206,30 +231,31 @@ class RefSegDataset(BadSampleMixin, BaseDataset):
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ValueError(
+            raise DataError(
                 f'{where}: invalid JSON ({err.msg} at column {err.colno}). '
                 'Each line must be one JSON object such as {"image": '
                 '"images/0001.jpg", "text": "the dog", "mask": '
                 '"masks/0001_dog.png"}.') from None
         if not isinstance(record, dict):
-            raise ValueError(f'{where}: expected a JSON object, got '
-                             f'{type(record).__name__}.')
+            raise DataError(f'{where}: expected a JSON object, got '
+                            f'{type(record).__name__}.')
         for key in ('image', 'text', 'mask'):
             if key not in record:
-                raise ValueError(f'{where}: missing key "{key}" (every line '
-                                 'needs "image", "text" and "mask").')
+                raise DataError(f'{where}: missing key "{key}" (every line '
+                                'needs "image", "text" and "mask").')
         text = record['text']
         if not isinstance(text, str) or not text.strip():
-            raise ValueError(f'{where}: "text" must be a non-empty phrase, '
-                             f'got {text!r}.')
+            raise DataError(f'{where}: "text" must be a non-empty phrase, '
+                            f'got {text!r}.')
         img_path = self._file(record['image'], 'image', where, base)
         if img_path not in sizes:
-            sizes[img_path] = _image_size(img_path, where, 'image')
+            sizes[img_path] = _image_size(img_path, where,
+                                          self.check_images == 'decode')
         mask = record['mask']
         seg_map_path = None
         if mask is None:
             if not self.allow_missing_mask:
-                raise ValueError(
+                raise DataError(
                     f'{where}: "mask" is null; every line needs a mask PNG '
                     '(or build the dataset with allow_missing_mask=True).')
         else:
@@ -240,14 +266,14 @@ class RefSegDataset(BadSampleMixin, BaseDataset):
             label = record.get('label')
             if label is not None:
                 if label not in label_index:
-                    raise ValueError(
+                    raise DataError(
                         f'{where}: unknown label {label!r}; labels must be '
                         f'names from label_classes: {list(label_index)}.')
                 gt_label = label_index[label]
         ptype = record.get('phrase_type')
         if ptype is not None and not isinstance(ptype, str):
-            raise ValueError(f'{where}: "phrase_type" must be a string or '
-                             f'null, got {ptype!r}.')
+            raise DataError(f'{where}: "phrase_type" must be a string or '
+                            f'null, got {ptype!r}.')
         return {'img_path': img_path, 'seg_map_path': seg_map_path,
                 'text': text, 'phrase_type': ptype, 'gt_label': gt_label,
                 'reduce_zero_label': False, 'seg_fields': []}
@@ -255,37 +281,52 @@ class RefSegDataset(BadSampleMixin, BaseDataset):
     @staticmethod
     def _file(value: Any, key: str, where: str, base: str) -> str:
         if not isinstance(value, str) or not value:
-            raise ValueError(f'{where}: "{key}" must be a non-empty path '
-                             f'string, got {value!r}.')
+            raise DataError(f'{where}: "{key}" must be a non-empty path '
+                            f'string, got {value!r}.')
         path = osp.normpath(osp.join(base, value))
         if not osp.isfile(path):
-            raise ValueError(f'{where}: {key} file {path} not found ("{key}" '
-                             'paths are relative to the folder of the jsonl '
-                             'file).')
+            error = MissingImageError if key == 'image' else DataError
+            raise error(f'{where}: {key} file {path} not found ("{key}" '
+                        'paths are relative to the folder of the jsonl '
+                        'file).')
         return path
 
     def _check_mask(self, path: str, image_size: Tuple[int, int],
                     where: str) -> None:
-        with Image.open(path) as mask:
-            if mask.size != image_size:
-                raise ValueError(
-                    f'{where}: mask {path} is {mask.size[0]}x{mask.size[1]} '
-                    f'but its image is {image_size[0]}x{image_size[1]} '
-                    '(width x height); masks must match their image.')
-            if mask.mode not in ('L', 'P', '1', 'I', 'I;16'):
-                raise ValueError(
-                    f'{where}: mask {path} has mode {mask.mode}; masks must '
-                    'be single-channel PNGs of class indices.')
-            if not self.check_values:
-                return
-            values = np.unique(np.asarray(mask))
+        values = None
+        try:
+            with Image.open(path) as mask:
+                size, mode = mask.size, mask.mode
+                if (self.check_values and size == image_size
+                        and mode in MASK_MODES):
+                    with open(path, 'rb') as f:
+                        # PIL decodes a PNG cut after its pixel data.
+                        why = truncated(f.read())
+                    if why:
+                        raise ValueError(why)
+                    mask.load()
+                    values = np.unique(np.asarray(mask))
+        except Exception as exc:  # PIL raises many types for bad files
+            raise DataError(f'{where}: mask {path} cannot be read: '
+                            f'{type(exc).__name__}: {exc}') from None
+        if size != image_size:
+            raise DataError(
+                f'{where}: mask {path} is {size[0]}x{size[1]} but its image '
+                f'is {image_size[0]}x{image_size[1]} (width x height); masks '
+                'must match their image.')
+        if mode not in MASK_MODES:
+            raise DataError(
+                f'{where}: mask {path} has mode {mode}; masks must be '
+                'single-channel PNGs of class indices.')
+        if values is None:
+            return
         num_classes = len(self.classes)
         bad = [int(v) for v in values
                if not (0 <= v < num_classes or v == IGNORE_INDEX)]
         if bad:
             allowed = ('{0, 1, 255}' if num_classes == 2 else
                        f'0..{num_classes - 1} and 255')
-            raise ValueError(
+            raise DataError(
                 f'{where}: mask {path} holds values {bad[:10]}; allowed are '
                 f'{allowed} (0 background, 1 referred, 255 ignore).')
 
@@ -295,13 +336,19 @@ class RefSegDataset(BadSampleMixin, BaseDataset):
         return [self.get_data_info(i)['text'] for i in range(len(self))]
 
 
-def _image_size(path: str, where: str, what: str) -> Tuple[int, int]:
+def _image_size(path: str, where: str, decode: bool) -> Tuple[int, int]:
+    """The image's (width, height) from its header; with ``decode`` the
+    whole image must decode too."""
     try:
         with Image.open(path) as img:
-            return img.size
-    except OSError as err:
-        raise ValueError(f'{where}: cannot read {what} {path}: {err}') \
-            from None
+            size = img.size
+    except Exception as exc:  # PIL raises many types for bad files
+        raise DataError(f'{where}: image {path} cannot be read: '
+                        f'{type(exc).__name__}: {exc}') from None
+    why = check_image_decodes(path) if decode else ''
+    if why:
+        raise DataError(f'{where}: image {path} cannot be decoded: {why}')
+    return size
 
 
 def _default_palette(n: int) -> List[List[int]]:
