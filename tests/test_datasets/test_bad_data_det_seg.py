@@ -268,6 +268,23 @@ def test_corrupt_image_names_file_line_and_path(folder, task, name):
         _build(task, ann, check_images='decode')
 
 
+@pytest.mark.parametrize('name', ['corrupt.png', 'cut.png'])
+def test_corrupt_image_with_mmcv_loader_names_file_line_and_path(folder,
+                                                                 name):
+    """The grounding config's pipeline (mmcv's ``LoadImageFromFile``)."""
+    path = folder / 'images' / name
+    ann = _write(folder, [det_line(), det_line(image=f'images/{name}')])
+    init_default_scope('mmfusion')
+    ds = DATASETS.build(dict(
+        type='GroundingDataset', ann_file=str(ann),
+        pipeline=[dict(type='LoadImageFromFile')] + DET_PIPELINE[1:]))
+    ds[0]
+    with pytest.raises(DataError) as info:
+        ds[1]
+    assert str(info.value).startswith(f'{ann}:2 (image {path}): the sample '
+                                      'failed to load')
+
+
 @pytest.mark.parametrize('task', ['det', 'seg'])
 @pytest.mark.parametrize('bad', ['{"image": "images/ok.png", "text": ',
                                  'not json at all', '["a", "list"]'])
