@@ -9,11 +9,19 @@ right package (see docs/configs.md).
 
 Unknown names fail with the scope that was searched and the closest
 registered names (:class:`SuggestingRegistry`).
+
+The few mmfusion modules that subclass or import mmdet / mmseg are not
+imported with their package (importing ``mmdet.models`` and ``mmseg`` takes
+seconds): :data:`LAZY_MODULES` names them, and a node imports one the first
+time its class is looked up, so a classification run never imports mmdet or
+mmseg.
 """
 from __future__ import annotations
 
 import difflib
-from typing import Any, Dict, List, Optional
+import importlib
+import sys
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
@@ -44,10 +52,70 @@ from mmengine.registry import \
 from mmengine.registry import Registry
 
 
+#: Registry name -> {class name -> module that registers it} for the
+#: mmfusion classes whose modules import mmdet or mmseg at module level. The
+#: packages do not import these modules; :meth:`SuggestingRegistry.get`
+#: imports one when its name is looked up. ``tests/test_registry_lazy.py``
+#: checks the table against what the modules really register.
+LAZY_MODULES: Dict[str, Dict[str, str]] = {
+    'model': {
+        'TextConditionedDetector':
+        'mmfusion.models.detectors.text_conditioned_detector',
+        'TextConditionedSegmentor':
+        'mmfusion.models.segmentors.text_conditioned_segmentor',
+        'MultiTaskModel': 'mmfusion.models.multi_task.multi_task_model',
+    },
+    'transform': {
+        'LoadOptionalAnnotations':
+        'mmfusion.datasets.transforms.load_optional_annotations',
+        'PackMultimodalSegInputs':
+        'mmfusion.datasets.transforms.pack_multimodal_seg_inputs',
+    },
+    'metric': {
+        'PerClassIoUMetric':
+        'mmfusion.evaluation.metrics.per_class_iou_metric',
+    },
+}
+
+
+def import_lazy_modules() -> None:
+    """Import every module of :data:`LAZY_MODULES` (and so mmdet and
+    mmseg): for listings that must show real classes."""
+    for table in LAZY_MODULES.values():
+        for module in table.values():
+            importlib.import_module(module)
+
+
+def lazy_exports(package: str, names: Iterable[str]
+                 ) -> Callable[[str], Any]:
+    """A module-level ``__getattr__`` (PEP 562) for ``package``'s
+    ``__init__``: each of ``names`` (classes of :data:`LAZY_MODULES`) is
+    imported from its module on first access, so ``from mmfusion.models
+    import TextConditionedDetector`` keeps working while ``import
+    mmfusion.models`` leaves mmdet alone."""
+    where = {name: module for table in LAZY_MODULES.values()
+             for name, module in table.items()}
+    wanted = {name: where[name] for name in names}  # KeyError: not in table
+
+    def __getattr__(attr: str) -> Any:
+        if attr not in wanted:
+            raise AttributeError(
+                f'module {package!r} has no attribute {attr!r}')
+        value = getattr(importlib.import_module(wanted[attr]), attr)
+        # Cache on the package: later accesses skip __getattr__.
+        setattr(sys.modules[package], attr, value)
+        return value
+
+    return __getattr__
+
+
 def registered_names(registry: Registry) -> List[str]:
-    """Names visible from ``registry``: its own modules and its ancestors'."""
+    """Names visible from ``registry``: its own modules (the lazy ones too,
+    without importing them) and its ancestors'."""
     registry.import_from_location()
     names = set(registry.module_dict)
+    if registry.scope == 'mmfusion':
+        names.update(LAZY_MODULES.get(registry.name, {}))
     parent = registry.parent
     while parent is not None:
         names.update(parent.module_dict)
@@ -75,7 +143,9 @@ def unknown_type_message(name: str, registry: Registry,
 
 
 class SuggestingRegistry(Registry):
-    """A :class:`Registry` whose ``build`` names close matches for a typo.
+    """A :class:`Registry` whose ``build`` names close matches for a typo,
+    and whose ``get`` imports the module of a :data:`LAZY_MODULES` name on
+    first use.
 
     Only the top-level ``type`` is checked before building; the constructor's
     own exceptions pass through unchanged.
@@ -90,6 +160,27 @@ class SuggestingRegistry(Registry):
         return super().build(cfg, *args, **kwargs)
 
     def get(self, key: str):  # noqa: D401 - same contract as Registry.get
+        obj = self._get_loaded(key)
+        if obj is None:
+            module = self.lazy_module(key)
+            if module is not None:
+                # Registers the class in this node; then look again.
+                importlib.import_module(module)
+                obj = self._get_loaded(key)
+        return obj
+
+    def lazy_module(self, key: str) -> Optional[str]:
+        """The :data:`LAZY_MODULES` module that registers ``key`` here (a
+        bare name or ``mmfusion.Name``), or None."""
+        if not isinstance(key, str):
+            return None
+        scope, real = Registry.split_scope_key(key)
+        if scope not in (None, self.scope):
+            return None
+        return LAZY_MODULES.get(self.name, {}).get(real)
+
+    def _get_loaded(self, key: str):
+        """``Registry.get`` over the modules imported so far."""
         try:
             return super().get(key)
         except RuntimeError:

@@ -43,7 +43,8 @@ def mmfusion_registries() -> Dict[str, object]:
 
     import mmfusion.registry as R
     from mmfusion.utils import register_all_modules
-    register_all_modules(init_default_scope=False)
+    # full: the mmdet/mmseg-based modules register lazily; list them too.
+    register_all_modules(init_default_scope=False, full=True)
     out = {}
     for value in vars(R).values():
         if isinstance(value, Registry) and value.scope == 'mmfusion':

@@ -1,4 +1,6 @@
 """Datasets, the shapes benchmark and data transforms."""
+from mmfusion.registry import lazy_exports
+
 from .grounding_dataset import GroundingDataset
 from .multimodal_cls_dataset import MultimodalClsDataset
 from .samplers import GroupSampler
@@ -18,8 +20,10 @@ __all__ = [
 # Referring segmentation.
 from .refseg_dataset import RefSegDataset  # noqa: E402
 from .shapes_refseg_dataset import ShapesRefSegDataset  # noqa: E402
-from .transforms import (LoadOptionalAnnotations,  # noqa: E402
-                         PackMultimodalSegInputs)
 
 __all__ += ['LoadOptionalAnnotations', 'PackMultimodalSegInputs',
             'RefSegDataset', 'ShapesRefSegDataset']
+
+# Imported on first access: their modules import mmseg.
+__getattr__ = lazy_exports(
+    __name__, ['LoadOptionalAnnotations', 'PackMultimodalSegInputs'])

@@ -1,7 +1,11 @@
-"""Evaluation: metrics (importing this registers them)."""
+"""Evaluation: metrics (importing this registers them; ``PerClassIoUMetric``,
+which imports mmseg, registers on first use)."""
+from mmfusion.registry import lazy_exports
+
 from .metrics import MultimodalClsMetric
 
 __all__ = ['MultimodalClsMetric']
-from .metrics import PerClassIoUMetric  # noqa: E402
 
 __all__ += ['PerClassIoUMetric']
+
+__getattr__ = lazy_exports(__name__, ['PerClassIoUMetric'])

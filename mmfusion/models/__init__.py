@@ -1,11 +1,16 @@
 """Model parts: tokenizers, preprocessors, encoders, fusions, heads, models.
 
-Importing this package registers every part in ``mmfusion.registry``.
+Importing this package registers every part in ``mmfusion.registry``, except
+the models built on mmdet / mmseg (detector, segmentor, multi-task model):
+their modules are imported the first time the registry looks them up, or on
+``from mmfusion.models import TextConditionedDetector`` (see
+``mmfusion.registry.LAZY_MODULES``).
 """
+from mmfusion.registry import lazy_exports
+
 from .classifiers import MultimodalClassifier
 from .data_preprocessors import (MultimodalDataPreprocessor,
                                  MultimodalDetDataPreprocessor)
-from .detectors import TextConditionedDetector
 from .fusions import (MAP, VECTOR, BaseFusion, ConcatFusion,
                       CrossAttentionFusion, FiLMFusion, FusionOutput,
                       check_input_kind)
@@ -25,11 +30,12 @@ __all__ = [
 
 # Referring segmentation.
 from .data_preprocessors import MultimodalSegDataPreprocessor  # noqa: E402
-from .segmentors import TextConditionedSegmentor  # noqa: E402
 
 __all__ += ['MultimodalSegDataPreprocessor', 'TextConditionedSegmentor']
 
 # Several task heads on one trunk.
-from .multi_task import MultiTaskModel  # noqa: E402
-
 __all__ += ['MultiTaskModel']
+
+# Imported on first access: their modules import mmdet / mmseg.
+__getattr__ = lazy_exports(__name__, [
+    'TextConditionedDetector', 'TextConditionedSegmentor', 'MultiTaskModel'])

@@ -7,9 +7,16 @@ from typing import Optional
 import torch
 
 
-def register_all_modules(init_default_scope: bool = True) -> None:
+def register_all_modules(init_default_scope: bool = True,
+                         full: bool = False) -> None:
     """Import every mmfusion module so it is registered; make ``mmfusion``
-    the default scope (as the Runner does from ``default_scope``)."""
+    the default scope (as the Runner does from ``default_scope``).
+
+    The modules built on mmdet / mmseg (``mmfusion.registry.LAZY_MODULES``)
+    register on first lookup instead, so a classification run never imports
+    mmdet or mmseg (seconds per process); ``full=True`` imports them too,
+    for listings that read the registries' ``module_dict``.
+    """
     # mmengine's and mmcv's own modules live in the root registries, which
     # have no lazy locations: import them so lookups through the children
     # (and config validation) see them.
@@ -25,6 +32,9 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     import mmfusion.evaluation  # noqa: F401
     import mmfusion.models  # noqa: F401
     import mmfusion.visualization  # noqa: F401
+    if full:
+        from mmfusion.registry import import_lazy_modules
+        import_lazy_modules()
     if init_default_scope:
         from mmengine.registry import init_default_scope as _init
         _init('mmfusion')

@@ -1,4 +1,11 @@
-"""Data transforms of mmfusion (mmcv's loading transforms work as they are)."""
+"""Data transforms of mmfusion (mmcv's loading transforms work as they are).
+
+The referring-segmentation transforms import mmseg, so their modules are
+imported on first use (by the registry, or by ``from
+mmfusion.datasets.transforms import ...``).
+"""
+from mmfusion.registry import lazy_exports
+
 from .cached_load_image_from_file import CachedLoadImageFromFile
 from .corruptions import (DropModality, ImageGaussianBlur, ImageGaussianNoise,
                           TextShuffle, TextWordDrop)
@@ -11,8 +18,8 @@ __all__ = [
     'TextShuffle', 'TextWordDrop'
 ]
 
-# Referring segmentation.
-from .load_optional_annotations import LoadOptionalAnnotations  # noqa: E402
-from .pack_multimodal_seg_inputs import PackMultimodalSegInputs  # noqa: E402
-
+# Referring segmentation (imported on first access: they import mmseg).
 __all__ += ['LoadOptionalAnnotations', 'PackMultimodalSegInputs']
+
+__getattr__ = lazy_exports(
+    __name__, ['LoadOptionalAnnotations', 'PackMultimodalSegInputs'])

@@ -1,7 +1,15 @@
-"""Evaluation metrics of mmfusion."""
+"""Evaluation metrics of mmfusion.
+
+``PerClassIoUMetric`` subclasses mmseg's ``IoUMetric``, so its module is
+imported on first use (by the registry, or by ``from
+mmfusion.evaluation.metrics import PerClassIoUMetric``).
+"""
+from mmfusion.registry import lazy_exports
+
 from .multimodal_cls_metric import MultimodalClsMetric
 
 __all__ = ['MultimodalClsMetric']
-from .per_class_iou_metric import PerClassIoUMetric  # noqa: E402
 
 __all__ += ['PerClassIoUMetric']
+
+__getattr__ = lazy_exports(__name__, ['PerClassIoUMetric'])

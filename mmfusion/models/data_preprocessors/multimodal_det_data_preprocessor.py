@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Union
 
-from mmdet.models.utils import samplelist_boxtype2tensor
 from mmengine.structures import BaseDataElement
 
 from mmfusion.models.tokenizers import VocabTokenizer
@@ -33,6 +32,9 @@ class MultimodalDetDataPreprocessor(MultimodalDataPreprocessor):
             :class:`MultimodalDataPreprocessor`.
     """
 
+    # The annotations are edited in place (boxes, padding): work on copies.
+    copy_data_samples = True
+
     def __init__(self,
                  mean: Optional[Sequence[float]] = (123.675, 116.28, 103.53),
                  std: Optional[Sequence[float]] = (58.395, 57.12, 57.375),
@@ -61,5 +63,9 @@ class MultimodalDetDataPreprocessor(MultimodalDataPreprocessor):
                     sample.set_metainfo(dict(
                         pad_shape=self._padded_size(*shape[:2])))
             if self.boxtype2tensor:
+                # Imported here, not at the top: importing this module (as
+                # ``import mmfusion.models`` does) must not load mmdet; a
+                # detection run has loaded it already with its detector.
+                from mmdet.models.utils import samplelist_boxtype2tensor
                 samplelist_boxtype2tensor(samples)
         return out

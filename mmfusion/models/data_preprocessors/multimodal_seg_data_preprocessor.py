@@ -31,6 +31,9 @@ class MultimodalSegDataPreprocessor(MultimodalDataPreprocessor):
         **kwargs: :class:`MultimodalDataPreprocessor` arguments.
     """
 
+    # The annotations are edited in place (boxes, padding): work on copies.
+    copy_data_samples = True
+
     def __init__(self, seg_pad_val: int = 255, **kwargs) -> None:
         super().__init__(**kwargs)
         self.seg_pad_val = int(seg_pad_val)

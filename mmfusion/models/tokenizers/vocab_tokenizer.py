@@ -25,6 +25,8 @@ NOT_FITTED_MESSAGE = (
     'holds `tokenizer`')
 
 _WORD_RE = re.compile(r'\w+|[^\w\s]')
+#: Distinct texts whose ids are kept (the cache is emptied when full).
+_IDS_CACHE_SIZE = 65536
 
 
 @TASK_UTILS.register_module()
@@ -61,6 +63,9 @@ class VocabTokenizer(BaseTokenizer):
         self.min_freq = int(min_freq)
         self._vocab: Optional[List[str]] = None
         self._index: Dict[str, int] = {}
+        # (text, lowercase) -> ids before truncation: benchmark texts repeat
+        # a lot, and splitting with a regex is most of encode's time.
+        self._ids_cache: Dict[Tuple[str, bool], List[int]] = {}
         if vocab is not None:
             self._set_vocab(list(vocab))
 
@@ -77,6 +82,7 @@ class VocabTokenizer(BaseTokenizer):
                 f'max_vocab_size={self.max_vocab_size}')
         self._vocab = vocab
         self._index = {w: i for i, w in enumerate(vocab)}
+        self._ids_cache = {}
 
     def tokenize(self, text: str) -> List[str]:
         """Split ``text`` into words and punctuation marks (not truncated)."""
@@ -152,21 +158,26 @@ class VocabTokenizer(BaseTokenizer):
         self._check_fitted()
         if isinstance(texts, str):
             raise TypeError('encode takes a sequence of texts, not a str')
-        rows = []
-        for text in texts:
-            if text is None:
-                rows.append([])
-                continue
-            tokens = self.tokenize(text)[:self.max_length]
-            rows.append([self._index.get(t, UNK_ID) for t in tokens])
-        length = max([1] + [len(r) for r in rows])
-        ids = torch.full((len(rows), length), PAD_ID, dtype=torch.long)
-        mask = torch.zeros((len(rows), length), dtype=torch.bool)
-        for i, row in enumerate(rows):
-            if row:
-                ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-                mask[i, :len(row)] = True
+        rows = [[] if text is None else self._ids(text)[:self.max_length]
+                for text in texts]
+        lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+        length = max(1, int(lengths.max()) if len(rows) else 1)
+        # One tensor from padded lists: no per-text tensor or slice writes.
+        ids = torch.tensor([r + [PAD_ID] * (length - len(r)) for r in rows],
+                           dtype=torch.long).reshape(len(rows), length)
+        mask = torch.arange(length)[None, :] < lengths[:, None]
         return ids, mask
+
+    def _ids(self, text: str) -> List[int]:
+        """Ids of every token of ``text`` (not truncated), cached."""
+        key = (text, self.lowercase)
+        ids = self._ids_cache.get(key)
+        if ids is None:
+            if len(self._ids_cache) >= _IDS_CACHE_SIZE:
+                self._ids_cache.clear()
+            ids = [self._index.get(t, UNK_ID) for t in self.tokenize(text)]
+            self._ids_cache[key] = ids
+        return ids
 
     def __call__(self,
                  texts: Sequence[Optional[str]]) -> Tuple[Tensor, Tensor]:
@@ -213,7 +224,7 @@ class VocabTokenizer(BaseTokenizer):
                 setattr(self, key, type(getattr(self, key))(state[key]))
         vocab = state.get('vocab')
         if vocab is None:
-            self._vocab, self._index = None, {}
+            self._vocab, self._index, self._ids_cache = None, {}, {}
         else:
             self._set_vocab(list(vocab))
 
