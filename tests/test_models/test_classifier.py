@@ -251,6 +251,33 @@ def test_several_levels():
     assert model(**data, mode='tensor').shape == (2, NUM_CLASSES)
 
 
+def test_neck_in_channels_from_the_image_levels():
+    # The neck config has no in_channels: the classifier measures the
+    # encoder's levels (8, 16, 24) and gives them to the FPN, whose equal
+    # levels then share one fusion block.
+    encoder = dict(type='SmallCNN', channels=(8, 16, 24), strides=(2, 2, 2),
+                   out_indices=(0, 1, 2))
+    neck = dict(type='FPN', _scope_='mmdet', out_channels=16, num_outs=3)
+    model = build('film', image_encoder=encoder, neck=neck)
+    assert list(model.neck.in_channels) == [8, 16, 24]
+    assert model.image_channels == (16, 16, 16)
+    assert not isinstance(model.fusion, torch.nn.ModuleList)
+    assert model.fusion.image_dim == 16
+    model.train()
+    data = model.data_preprocessor(raw_batch(2), True)
+    loss = model(**data, mode='loss')['loss_cls']
+    assert torch.isfinite(loss)
+    loss.backward()
+    model.eval()
+    data = model.data_preprocessor(raw_batch(2), False)
+    assert model(**data, mode='tensor').shape == (2, NUM_CLASSES)
+    # A neck config that sets in_channels keeps them (here wrong ones, so
+    # the dummy forward at build time fails).
+    with pytest.raises(RuntimeError, match='channels'):
+        build('film', image_encoder=encoder,
+              neck=dict(neck, in_channels=[8, 16, 32]))
+
+
 def test_transformer_text_encoder():
     model = build('cross_attention', text_encoder=dict(
         type='TransformerTextEncoder', embed_dims=16, num_heads=2,

@@ -1,39 +1,23 @@
 """An image + text classifier: encoders, fusion block, classification head."""
 from __future__ import annotations
 
-import copy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
-from mmfusion.models.fusions.base_fusion import (MAP, VECTOR, BaseFusion,
-                                                 FusionOutput,
-                                                 check_input_kind)
+from mmfusion.models.fusions.base_fusion import MAP, FusionOutput
 from mmfusion.models.tokenizers import adopt_text_encoder_tokenizer
+from mmfusion.models.utils.fusion_builder import (ModuleCfg, build_fusions,
+                                                  build_image_trunk,
+                                                  build_module,
+                                                  fusion_input_kind,
+                                                  image_maps, level_fusions)
 from mmfusion.registry import MODELS
 from mmfusion.structures import ModalityFeatures, MultimodalDataSample
 
-ModuleCfg = Union[dict, nn.Module]
-
 MODALITIES = ('image', 'text')
-
-
-def _build(cfg: ModuleCfg, **defaults) -> nn.Module:
-    """Build ``cfg`` in ``MODELS`` (a module passes through).
-
-    ``defaults`` fill keys the config does not set.
-    """
-    if isinstance(cfg, nn.Module):
-        return cfg
-    if not isinstance(cfg, dict):
-        raise TypeError(f'expected a config dict or an nn.Module, got '
-                        f'{type(cfg).__name__}')
-    cfg = copy.deepcopy(cfg)
-    for key, value in defaults.items():
-        cfg.setdefault(key, value)
-    return MODELS.build(cfg)
 
 
 @MODELS.register_module()
@@ -47,11 +31,13 @@ class MultimodalClassifier(BaseModel):
     over levels -> head.
 
     Sizes are found, not configured: the image channels of each level come
-    from one dummy forward of a ``1x3x64x64`` image at build time; the
-    fusion gets ``image_dim`` (that level's channels) and ``text_dim`` (the
-    text encoder's ``out_dim``), the head ``in_channels`` (the fusion's
-    ``out_dim``) and a text encoder config without ``vocab_size`` the
-    tokenizer's ``max_vocab_size`` -- each unless the config sets it.
+    from one dummy forward of a ``1x3x64x64`` image at build time (a neck
+    config without ``in_channels`` gets the image encoder's levels, then
+    the neck's levels are measured); the fusion gets ``image_dim`` (that
+    level's channels) and ``text_dim`` (the text encoder's ``out_dim``),
+    the head ``in_channels`` (the fusion's ``out_dim``) and a text encoder
+    config without ``vocab_size`` the tokenizer's ``max_vocab_size`` --
+    each unless the config sets it.
 
     The fusion is fed image maps when it accepts them (``'map'`` in its
     ``input_kinds``), pooled vectors (spatial mean) otherwise;
@@ -112,13 +98,14 @@ class MultimodalClassifier(BaseModel):
         self.modality_dropout = self._check_dropout(modality_dropout)
         self.return_attention = return_attention
 
-        self.image_encoder = _build(image_encoder)
-        self.neck = _build(neck) if neck is not None else None
+        self.image_encoder, self.neck, channels = build_image_trunk(
+            image_encoder, neck)
+        self.image_channels: Tuple[int, ...] = channels
         text_defaults = {}
         tokenizer = getattr(self.data_preprocessor, 'tokenizer', None)
         if tokenizer is not None:
             text_defaults['vocab_size'] = tokenizer.max_vocab_size
-        self.text_encoder = _build(text_encoder, **text_defaults)
+        self.text_encoder = build_module(text_encoder, **text_defaults)
         # A pretrained text encoder brings its own tokenizer.
         adopt_text_encoder_tokenizer(self.data_preprocessor,
                                      self.text_encoder)
@@ -135,13 +122,13 @@ class MultimodalClassifier(BaseModel):
             raise AttributeError(f'the text encoder '
                                  f'{type(self.text_encoder).__name__} has no '
                                  '`out_dim`')
-        self.image_channels: Tuple[int, ...] = self._probe_image_channels()
 
-        self.image_kind, self.fusion = self._build_fusion(
-            fusion, fusion_input, share_fusion)
+        self.image_kind: str = fusion_input_kind(fusion, fusion_input)
+        self.fusion = build_fusions(fusion, self.image_channels,
+                                    self.text_encoder.out_dim, share_fusion)
         self.share_fusion = not isinstance(self.fusion, nn.ModuleList)
-        first = self.fusion if self.share_fusion else self.fusion[0]
-        self.head = _build(head, in_channels=first.out_dim)
+        first = level_fusions(self.fusion, len(self.image_channels))[0]
+        self.head = build_module(head, in_channels=first.out_dim)
 
     # ------------------------------------------------------------- building
     @staticmethod
@@ -171,86 +158,7 @@ class MultimodalClassifier(BaseModel):
 
     def _image_maps(self, img: Tensor) -> Tuple[Tensor, ...]:
         """Image encoder (+ neck) output as a tuple of maps."""
-        feats = self.image_encoder(img)
-        if isinstance(feats, Tensor):
-            feats = (feats, )
-        if self.neck is not None:
-            feats = self.neck(tuple(feats))
-            if isinstance(feats, Tensor):
-                feats = (feats, )
-        return tuple(feats)
-
-    def _probe_image_channels(self) -> Tuple[int, ...]:
-        """Channels of each image level, from one dummy forward."""
-        modules = [self.image_encoder] + (
-            [self.neck] if self.neck is not None else [])
-        modes = [m.training for m in modules]
-        param = next(self.image_encoder.parameters(), None)
-        device = param.device if param is not None else torch.device('cpu')
-        try:
-            for m in modules:
-                m.eval()
-            with torch.no_grad():
-                maps = self._image_maps(torch.zeros(1, 3, 64, 64,
-                                                    device=device))
-        finally:
-            for m, mode in zip(modules, modes):
-                m.train(mode)
-        if not maps or any(m.dim() != 4 for m in maps):
-            raise ValueError('the image encoder (and neck) must return '
-                             '(B, C, H, W) maps, got shapes '
-                             f'{[tuple(m.shape) for m in maps]}')
-        return tuple(int(m.shape[1]) for m in maps)
-
-    def _build_fusion(self, fusion: ModuleCfg, fusion_input: Optional[str],
-                      share: bool
-                      ) -> Tuple[str, Union[BaseFusion, nn.ModuleList]]:
-        if isinstance(fusion, nn.Module):
-            cls, name = type(fusion), type(fusion).__name__
-        else:
-            name = fusion.get('type')
-            if isinstance(name, type):
-                cls, name = name, name.__name__
-            else:
-                cls = MODELS.get(name)
-                if cls is None:
-                    MODELS.build(fusion)  # raises, naming close matches
-        if fusion_input is None:
-            kind = MAP if MAP in getattr(cls, 'input_kinds', ()) else VECTOR
-        elif fusion_input in (MAP, VECTOR):
-            kind = fusion_input
-        else:
-            raise ValueError(f"fusion_input must be '{MAP}', '{VECTOR}' or "
-                             f'None, got {fusion_input!r}')
-        check_input_kind(name, cls, kind)
-
-        text_dim = self.text_encoder.out_dim
-        levels = self.image_channels
-        if isinstance(fusion, nn.Module):
-            if len(levels) > 1 and not share:
-                raise ValueError('share_fusion=False with several image '
-                                 'levels needs a fusion config, not a module')
-            modules = [fusion]
-        elif share or len(levels) == 1:
-            if len(set(levels)) > 1:
-                raise ValueError(
-                    f'share_fusion=True needs equal channels on every image '
-                    f'level, got {levels}: use a neck (e.g. FPN) or '
-                    'share_fusion=False')
-            modules = [_build(fusion, image_dim=levels[0],
-                              text_dim=text_dim)]
-        else:
-            modules = [_build(fusion, image_dim=c, text_dim=text_dim)
-                       for c in levels]
-        for m in modules:
-            if not isinstance(m, BaseFusion):
-                raise TypeError(f'the fusion must be a BaseFusion, got '
-                                f'{type(m).__name__}')
-        if len({m.out_dim for m in modules}) > 1:
-            raise ValueError('the per-level fusions must have one out_dim')
-        if len(modules) == 1:
-            return kind, modules[0]
-        return kind, nn.ModuleList(modules)
+        return image_maps(self.image_encoder, img, self.neck)
 
     # ------------------------------------------------------------ features
     def _presence(self, inputs: Dict[str, Tensor], batch_size: int,
@@ -286,11 +194,7 @@ class MultimodalClassifier(BaseModel):
                                                      img.device)
         maps = self._image_maps(img)
         text = self.text_encoder(ids, mask, text_present)
-        fusions = ([self.fusion] * len(maps) if self.share_fusion else
-                   list(self.fusion))
-        if len(fusions) != len(maps):
-            raise ValueError(f'{len(fusions)} fusion blocks for '
-                             f'{len(maps)} image levels')
+        fusions = level_fusions(self.fusion, len(maps))
         outs = []
         keep = image_present[:, None, None, None]
         for fmap, fusion in zip(maps, fusions):

@@ -2,40 +2,24 @@
 from __future__ import annotations
 
 import copy
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.detectors import BaseDetector, SingleStageDetector
 from mmengine.config import ConfigDict
 from torch import Tensor, nn
 
-from mmfusion.models.fusions.base_fusion import (MAP, BaseFusion,
-                                                 FusionOutput,
-                                                 check_input_kind)
+from mmfusion.models.fusions.base_fusion import MAP, FusionOutput
+from mmfusion.models.utils.fusion_builder import (ModuleCfg, build_fusions,
+                                                  build_image_trunk,
+                                                  build_module,
+                                                  fusion_input_kind,
+                                                  image_maps, level_fusions,
+                                                  probe_image_maps)
 from mmfusion.registry import MODELS
 from mmfusion.structures import ModalityFeatures
 
-ModuleCfg = Union[dict, nn.Module]
-
 MODALITIES = ('image', 'text')
-
-#: Side of the dummy image used to measure the image levels at build time.
-_PROBE_SIZE = 64
-
-
-def _build(cfg: ModuleCfg, **defaults) -> nn.Module:
-    """Build ``cfg`` in mmfusion's ``MODELS`` (a module passes through);
-    ``defaults`` fill keys the config does not set. mmdet parts resolve in
-    mmdet through their ``_scope_: mmdet``."""
-    if isinstance(cfg, nn.Module):
-        return cfg
-    if not isinstance(cfg, dict):
-        raise TypeError(f'expected a config dict or an nn.Module, got '
-                        f'{type(cfg).__name__}')
-    cfg = copy.deepcopy(cfg)
-    for key, value in defaults.items():
-        cfg.setdefault(key, value)
-    return MODELS.build(cfg)
 
 
 @MODELS.register_module()
@@ -119,29 +103,28 @@ class TextConditionedDetector(SingleStageDetector):
                               init_cfg=init_cfg)
         self.modalities = self._check_modalities(modalities)
 
-        self.backbone = _build(image_encoder)
-        encoder_channels = self._probe_channels(with_neck=False)
-        if neck is not None:
-            if isinstance(neck, dict) and 'in_channels' not in neck:
-                neck = {**neck, 'in_channels': list(encoder_channels)}
-            self.neck = _build(neck)
-        else:
-            self.neck = None
-        self.image_channels: Tuple[int, ...] = self._probe_channels()
+        self.backbone, self.neck, channels = build_image_trunk(
+            image_encoder, neck)
+        self.image_channels: Tuple[int, ...] = channels
 
         text_defaults = {}
         tokenizer = getattr(self.data_preprocessor, 'tokenizer', None)
         if tokenizer is not None:
             text_defaults['vocab_size'] = tokenizer.max_vocab_size
-        self.text_encoder = _build(text_encoder, **text_defaults)
+        self.text_encoder = build_module(text_encoder, **text_defaults)
         if not hasattr(self.text_encoder, 'out_dim'):
             raise AttributeError(f'the text encoder '
                                  f'{type(self.text_encoder).__name__} has no '
                                  '`out_dim`')
 
-        self.fusion = self._build_fusion(fusion, share_fusion)
+        # Dense heads need a fused map per level, all of one map_dim.
+        fusion_input_kind(fusion, MAP)
+        self.fusion = build_fusions(fusion, self.image_channels,
+                                    self.text_encoder.out_dim, share_fusion,
+                                    same_dim='map_dim')
         self.share_fusion = not isinstance(self.fusion, nn.ModuleList)
-        map_dim = self._fusions(len(self.image_channels))[0].map_dim
+        map_dim = level_fusions(self.fusion,
+                                len(self.image_channels))[0].map_dim
 
         if isinstance(head, dict):
             # mmdet heads read their settings as attributes
@@ -152,7 +135,7 @@ class TextConditionedDetector(SingleStageDetector):
                 head['train_cfg'] = ConfigDict(train_cfg)
             if test_cfg is not None:
                 head['test_cfg'] = ConfigDict(test_cfg)
-        self.bbox_head = _build(head)
+        self.bbox_head = build_module(head)
         self.train_cfg = getattr(self.bbox_head, 'train_cfg', train_cfg)
         self.test_cfg = getattr(self.bbox_head, 'test_cfg', test_cfg)
         self._check_fused_maps()
@@ -182,95 +165,11 @@ class TextConditionedDetector(SingleStageDetector):
                 f'detector (boxes come from the image), got {modalities}')
         return modalities
 
-    def _image_maps(self, img: Tensor,
-                    with_neck: bool = True) -> Tuple[Tensor, ...]:
-        feats = self.backbone(img)
-        if isinstance(feats, Tensor):
-            feats = (feats, )
-        if with_neck and self.neck is not None:
-            feats = self.neck(tuple(feats))
-            if isinstance(feats, Tensor):
-                feats = (feats, )
-        return tuple(feats)
-
-    def _dummy_maps(self, with_neck: bool = True) -> Tuple[Tensor, ...]:
-        """The levels of a zero ``1x3x64x64`` image, in eval mode."""
-        modules = [m for m in (self.backbone, getattr(self, 'neck', None))
-                   if m is not None]
-        modes = [m.training for m in modules]
-        param = next(self.backbone.parameters(), None)
-        device = param.device if param is not None else torch.device('cpu')
-        try:
-            for m in modules:
-                m.eval()
-            with torch.no_grad():
-                maps = self._image_maps(
-                    torch.zeros(1, 3, _PROBE_SIZE, _PROBE_SIZE,
-                                device=device), with_neck)
-        finally:
-            for m, mode in zip(modules, modes):
-                m.train(mode)
-        if not maps or any(m.dim() != 4 for m in maps):
-            raise ValueError('the image encoder (and neck) must return '
-                             '(B, C, H, W) maps, got shapes '
-                             f'{[tuple(m.shape) for m in maps]}')
-        return maps
-
-    def _probe_channels(self, with_neck: bool = True) -> Tuple[int, ...]:
-        return tuple(int(m.shape[1]) for m in self._dummy_maps(with_neck))
-
-    def _build_fusion(self, fusion: ModuleCfg,
-                      share: bool) -> Union[BaseFusion, nn.ModuleList]:
-        if isinstance(fusion, nn.Module):
-            cls, name = type(fusion), type(fusion).__name__
-        else:
-            name = fusion.get('type')
-            if isinstance(name, type):
-                cls, name = name, name.__name__
-            else:
-                cls = MODELS.get(name)
-                if cls is None:
-                    MODELS.build(fusion)  # raises, naming close matches
-        # Dense heads need a fused map per level.
-        check_input_kind(name, cls, MAP)
-        text_dim = self.text_encoder.out_dim
-        levels = self.image_channels
-        if isinstance(fusion, nn.Module):
-            if len(levels) > 1 and not share:
-                raise ValueError('share_fusion=False with several image '
-                                 'levels needs a fusion config, not a module')
-            modules = [fusion]
-        elif share or len(levels) == 1:
-            if len(set(levels)) > 1:
-                raise ValueError(
-                    f'share_fusion=True needs equal channels on every image '
-                    f'level, got {levels}: use a neck (e.g. FPN) or '
-                    'share_fusion=False')
-            modules = [_build(fusion, image_dim=levels[0], text_dim=text_dim)]
-        else:
-            modules = [_build(fusion, image_dim=c, text_dim=text_dim)
-                       for c in levels]
-        for m in modules:
-            if not isinstance(m, BaseFusion):
-                raise TypeError(f'the fusion must be a BaseFusion, got '
-                                f'{type(m).__name__}')
-        if len({m.map_dim for m in modules}) > 1:
-            raise ValueError('the per-level fusions must have one map_dim')
-        return modules[0] if len(modules) == 1 else nn.ModuleList(modules)
-
-    def _fusions(self, levels: int) -> List[BaseFusion]:
-        fusions = ([self.fusion] * levels if self.share_fusion else
-                   list(self.fusion))
-        if len(fusions) != levels:
-            raise ValueError(f'{len(fusions)} fusion blocks for {levels} '
-                             'image levels')
-        return fusions
-
     def _check_fused_maps(self) -> None:
         """Each fused map has its level's height and width and ``map_dim``
         channels (a strided fusion would misplace every anchor)."""
-        maps = self._dummy_maps()
-        fusions = self._fusions(len(maps))
+        maps = probe_image_maps(self.backbone, self.neck)
+        fusions = level_fusions(self.fusion, len(maps))
         modules = [*fusions, self.text_encoder]
         modes = [m.training for m in modules]
         try:
@@ -319,12 +218,13 @@ class TextConditionedDetector(SingleStageDetector):
         img = inputs['img']
         image_present, text_present = self._presence(inputs, img.shape[0],
                                                      img.device)
-        maps = self._image_maps(img)
+        maps = image_maps(self.backbone, img, self.neck)
         text = self.text_encoder(inputs['text_ids'], inputs['text_mask'],
                                  text_present)
         keep = image_present[:, None, None, None]
         outs = []
-        for fmap, fusion in zip(maps, self._fusions(len(maps))):
+        fusions = level_fusions(self.fusion, len(maps))
+        for fmap, fusion in zip(maps, fusions):
             fmap = fmap * keep.to(fmap.dtype)  # absent images: zeros
             outs.append(fusion(ModalityFeatures.from_map(fmap, image_present),
                                text, return_attention=return_attention))

@@ -1,20 +1,19 @@
 """One image encoder, text encoder and fusion feeding several task heads."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.utils import add_prefix
 from torch import Tensor, nn
 
-from mmfusion.models.classifiers.multimodal_classifier import (MODALITIES,
-                                                               _build)
+from mmfusion.models.classifiers.multimodal_classifier import MODALITIES
 from mmfusion.models.fusions.base_fusion import FusionOutput
 from mmfusion.models.segmentors import TextConditionedSegmentor
+from mmfusion.models.utils.fusion_builder import (ModuleCfg, build_module,
+                                                  level_fusions)
 from mmfusion.registry import MODELS
-
-ModuleCfg = Union[dict, nn.Module]
 
 
 @MODELS.register_module()
@@ -85,8 +84,8 @@ class MultiTaskModel(TextConditionedSegmentor):
 
     # ------------------------------------------------------------- building
     def _init_decode_head(self, decode_head) -> None:
-        fusions = ([self.fusion] if self.share_fusion else list(self.fusion))
-        pooled_dim = fusions[0].out_dim
+        pooled_dim = level_fusions(self.fusion,
+                                   len(self.image_channels))[0].out_dim
         self.heads = nn.ModuleDict()
         self.dense_task: Optional[str] = None
         for task, cfg in self._head_cfgs.items():
@@ -94,9 +93,9 @@ class MultiTaskModel(TextConditionedSegmentor):
                 raise ValueError(f'task name {task!r} may not hold "." or '
                                  '"/" (they separate loss and metric names)')
             if isinstance(cfg, dict) and _is_dense(cfg):
-                head = _build(self._head_cfg(cfg))
+                head = build_module(self._head_cfg(cfg))
             else:
-                head = _build(cfg, in_channels=pooled_dim)
+                head = build_module(cfg, in_channels=pooled_dim)
             if isinstance(head, BaseDecodeHead):
                 if self.dense_task is not None:
                     raise ValueError(

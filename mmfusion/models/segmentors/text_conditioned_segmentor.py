@@ -11,11 +11,15 @@ from mmseg.models.segmentors.base import BaseSegmentor
 from torch import Tensor, nn
 
 from mmfusion.models.classifiers.multimodal_classifier import (
-    MODALITIES, MultimodalClassifier, _build)
+    MODALITIES, MultimodalClassifier)
 from mmfusion.models.fusions.base_fusion import MAP, FusionOutput
+from mmfusion.models.utils.fusion_builder import (ModuleCfg, build_fusions,
+                                                  build_image_trunk,
+                                                  build_module,
+                                                  fusion_input_kind,
+                                                  level_fusions)
 from mmfusion.registry import MODELS
 
-ModuleCfg = Union[dict, nn.Module]
 _MC = MultimodalClassifier
 
 
@@ -71,8 +75,6 @@ class TextConditionedSegmentor(EncoderDecoder):
     _check_modalities = staticmethod(_MC._check_modalities)
     _check_dropout = staticmethod(_MC._check_dropout)
     _image_maps = _MC._image_maps
-    _probe_image_channels = _MC._probe_image_channels
-    _build_fusion = _MC._build_fusion
     _presence = _MC._presence
     extract_level_feats = _MC.extract_level_feats
 
@@ -119,18 +121,14 @@ class TextConditionedSegmentor(EncoderDecoder):
                     neck: Optional[ModuleCfg], fusion: ModuleCfg,
                     share_fusion: bool) -> None:
         """Image encoder, neck, text encoder and the per-level fusion."""
-        self.image_encoder = _build(image_encoder)
-        self.neck = None
-        if neck is not None:
-            if isinstance(neck, dict) and 'in_channels' not in neck:
-                neck = dict(neck, in_channels=list(
-                    self._probe_image_channels()))
-            self.neck = _build(neck)
+        self.image_encoder, self.neck, channels = build_image_trunk(
+            image_encoder, neck)
+        self.image_channels: Tuple[int, ...] = channels
         text_defaults = {}
         tokenizer = getattr(self.data_preprocessor, 'tokenizer', None)
         if tokenizer is not None:
             text_defaults['vocab_size'] = tokenizer.max_vocab_size
-        self.text_encoder = _build(text_encoder, **text_defaults)
+        self.text_encoder = build_module(text_encoder, **text_defaults)
         vocab_size = getattr(self.text_encoder, 'vocab_size', None)
         if (tokenizer is not None and isinstance(vocab_size, int)
                 and vocab_size < tokenizer.max_vocab_size):
@@ -143,12 +141,11 @@ class TextConditionedSegmentor(EncoderDecoder):
             raise AttributeError(f'the text encoder '
                                  f'{type(self.text_encoder).__name__} has no '
                                  '`out_dim`')
-        self.image_channels: Tuple[int, ...] = self._probe_image_channels()
-        self.image_kind, self.fusion = self._build_fusion(
-            fusion, MAP, share_fusion)
+        self.image_kind: str = fusion_input_kind(fusion, MAP)
+        self.fusion = build_fusions(fusion, self.image_channels,
+                                    self.text_encoder.out_dim, share_fusion)
         self.share_fusion = not isinstance(self.fusion, nn.ModuleList)
-        fusions = ([self.fusion] * len(self.image_channels)
-                   if self.share_fusion else list(self.fusion))
+        fusions = level_fusions(self.fusion, len(self.image_channels))
         self.fused_channels: Tuple[int, ...] = tuple(f.map_dim
                                                      for f in fusions)
 
@@ -170,7 +167,7 @@ class TextConditionedSegmentor(EncoderDecoder):
         return head
 
     def _init_decode_head(self, decode_head: ModuleCfg) -> None:
-        self.decode_head = _build(self._head_cfg(decode_head))
+        self.decode_head = build_module(self._head_cfg(decode_head))
         self.align_corners = self.decode_head.align_corners
         self.num_classes = self.decode_head.num_classes
         self.out_channels = self.decode_head.out_channels
@@ -180,9 +177,9 @@ class TextConditionedSegmentor(EncoderDecoder):
             return
         if isinstance(auxiliary_head, (list, tuple)):
             self.auxiliary_head = nn.ModuleList(
-                _build(self._head_cfg(h)) for h in auxiliary_head)
+                build_module(self._head_cfg(h)) for h in auxiliary_head)
         else:
-            self.auxiliary_head = _build(self._head_cfg(auxiliary_head))
+            self.auxiliary_head = build_module(self._head_cfg(auxiliary_head))
 
     # ------------------------------------------------------------ features
     def extract_fused(self, inputs: Dict[str, Tensor]) -> List[FusionOutput]:
