@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Dict, List, Optional
 
 from mmengine.logging import print_log
@@ -120,6 +121,31 @@ class BadSampleMixin:
             return self.bad_samples[0]
         loads = getattr(self, 'bad_loads', {})
         return next(iter(loads.values()), '')
+
+    def full_init(self) -> None:
+        """Build the dataset, then fill the image caches of the pipeline's
+        transforms that ask for it (``CachedLoadImageFromFile(prefill=
+        True)``)."""
+        if getattr(self, '_fully_initialized', False):
+            return
+        super().full_init()
+        self._prefill_caches()
+
+    def _prefill_caches(self) -> None:
+        pipeline = getattr(self, 'pipeline', None)
+        transforms = [t for t in getattr(pipeline, 'transforms', [])
+                      if getattr(t, 'prefill_on_init', False)]
+        if not transforms or len(self) == 0:
+            return
+        paths = [self.get_data_info(i).get('img_path')
+                 for i in range(len(self))]
+        paths = [p for p in paths if p]
+        start = time.perf_counter()
+        for t in transforms:
+            added = t.prefill(paths)
+        print_log(f'{type(self).__name__}: decoded {added} images into the '
+                  f'cache in {time.perf_counter() - start:.1f} s.',
+                  logger='current', level=logging.INFO)
 
     def sample_where(self, idx: int) -> str:
         """``ann_file:line`` of a sample, and its image (and mask)."""

@@ -1,4 +1,7 @@
+from pathlib import Path
+
 import numpy as np
+import pytest
 from PIL import Image
 
 from mmfusion.registry import TRANSFORMS
@@ -28,3 +31,42 @@ def test_cache_is_bounded(tmp_path):
         Image.fromarray(np.full((2, 2, 3), i, np.uint8)).save(p)
         load(dict(img_path=str(p)))
     assert len(load._cache) == 2
+
+
+def test_prefill_decodes_every_image_once_and_skips_bad_files(tmp_path):
+    paths = []
+    for i in range(5):
+        p = tmp_path / f'{i}.png'
+        Image.fromarray(np.full((3, 4, 3), i * 10, np.uint8)).save(p)
+        paths.append(str(p))
+    bad = tmp_path / 'bad.png'
+    bad.write_bytes(b'not an image')
+    load = TRANSFORMS.build(dict(type='CachedLoadImageFromFile',
+                                 cache_size=4, prefill_threads=2))
+    # Duplicates count once; the bound holds; the bad file is left out.
+    added = load.prefill([str(bad)] + paths + paths)
+    assert added == 3 and len(load._cache) == 3
+    assert str(bad) not in load._cache
+    for p in paths[:3]:
+        Path(p).unlink()  # now served from memory
+        assert load(dict(img_path=p))['img'].shape == (3, 4, 3)
+    # The bad file still fails when its sample is loaded, naming it.
+    with pytest.raises(ValueError, match='bad.png'):
+        load(dict(img_path=str(bad)))
+
+
+def test_dataset_prefills_its_pipeline_cache(data_root):
+    from mmfusion.apis.runner_config import compose_and_check
+    from mmfusion.config import to_mmengine_config
+    from mmfusion.registry import DATASETS
+    from conftest import ROOT, TINY_SHAPES
+    experiment = ROOT / 'configs' / 'experiment' / 'cls_shapes.yaml'
+    cfg, _ = compose_and_check(str(experiment),
+                               TINY_SHAPES + [f'data_root={data_root}'])
+    ds_cfg = to_mmengine_config(cfg).train_dataloader.dataset
+    assert ds_cfg.pipeline[0]['prefill'] is True
+    dataset = DATASETS.build(ds_cfg)
+    load = dataset.pipeline.transforms[0]
+    images = {dataset.get_data_info(i)['img_path']
+              for i in range(len(dataset))}
+    assert set(load._cache) == images

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from collections import OrderedDict
-from typing import Optional
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Optional
 
 import mmcv
 import numpy as np
@@ -33,11 +35,25 @@ class CachedLoadImageFromFile(LoadImageFromFile):
     RGBA, palette or 16-bit image is converted to 3-channel 8-bit (with the
     default ``color_type='color'``) and the first one is logged, once per
     transform, i.e. once per dataset pipeline.
+
+    With ``prefill=True`` the dataset decodes all its images into the cache
+    when it is built (:meth:`prefill`, on ``prefill_threads`` threads:
+    decoding releases the GIL), so the first epoch does not wait for
+    decoding either; worker processes forked afterwards inherit the cache.
+
+    Args:
+        cache_size: most decoded images kept (LRU).
+        prefill: fill the cache when the dataset is built.
+        prefill_threads: threads of the fill (default: the CPU count).
     """
 
-    def __init__(self, *args, cache_size: int = 50000, **kwargs) -> None:
+    def __init__(self, *args, cache_size: int = 50000,
+                 prefill: bool = False,
+                 prefill_threads: Optional[int] = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.cache_size = cache_size
+        self.prefill_on_init = bool(prefill)
+        self.prefill_threads = prefill_threads
         self._cache: 'OrderedDict[str, np.ndarray]' = OrderedDict()
         self._logged_conversion = False
 
@@ -78,6 +94,31 @@ class CachedLoadImageFromFile(LoadImageFromFile):
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
         return results
+
+    def prefill(self, paths: Iterable[str]) -> int:
+        """Decode ``paths`` into the cache (up to ``cache_size``); returns
+        how many were added. An image that does not load is left out: it
+        fails later, when its sample is loaded, with the dataset's own
+        message (or is skipped as a bad sample)."""
+        todo = [p for p in dict.fromkeys(paths) if p not in self._cache]
+        todo = todo[:max(0, self.cache_size - len(self._cache))]
+
+        def load(path: str) -> Optional[np.ndarray]:
+            try:
+                out = self._load({'img_path': path})
+            except Exception:
+                return None
+            return None if out is None else out['img']
+
+        threads = self.prefill_threads or os.cpu_count() or 1
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            images = list(pool.map(load, todo, chunksize=64))
+        added = 0
+        for path, img in zip(todo, images):
+            if img is not None:
+                self._cache[path] = img
+                added += 1
+        return added
 
     def transform(self, results: dict) -> Optional[dict]:
         path = results['img_path']
