@@ -1,0 +1,345 @@
+"""Benchmark section: data-parallel scaling of classification training.
+
+The classification model (:data:`~mmfusion.benchmark.common.TASKS` ``cls``,
+its default experiment) is trained for the same steps on the same global
+batches in two settings, each in fresh child processes with one torch
+thread per process:
+
+- 1 process: the plain model (no process group, no wrapper), the whole
+  global batch per step: what a user trains with on one core.
+- 2 processes: torch.distributed on gloo over 127.0.0.1, the model wrapped
+  in mmengine's :class:`~mmengine.model.MMDistributedDataParallel` (the
+  wrapper the Runner uses on the CPU), each rank taking its half of every
+  global batch, gradients all-reduced in the backward pass.
+
+Figures:
+
+- ``ddp/1proc/samples_per_s``, ``ddp/2proc/samples_per_s``: global batch
+  size / median wall time of a training step (preprocess, forward,
+  backward, all-reduce, gradient clipping, optimiser step), rank 0's clock.
+- ``ddp_scaling``: their ratio, 2-process / 1-process throughput. 2.0 is
+  perfect scaling on two cores; less measures the all-reduce and the
+  per-step fixed costs that do not shrink with the per-rank batch (and, on
+  a busy machine, the cores the processes did not get).
+
+Why child processes for both: both settings then start from the same state
+(one torch thread set before any op, no thread pool inherited, the model
+copied from the parent), so the ratio compares like with like.
+
+Why ``fork`` by default: a forked child starts in milliseconds and inherits
+the built model and batches without pickling them. It is safe here only
+because each child calls ``torch.set_num_threads(1)`` before any torch op:
+the parent has already run OpenMP parallel regions (building the model), and
+GNU OpenMP's thread pool does not survive ``fork`` -- a child that runs a
+multi-threaded op hangs (measured: it does, with 2 threads; with 1 thread
+OpenMP never touches the pool). ``start_method='spawn'`` is the fallback
+where fork is unavailable or unwanted (slower: each child re-imports torch
+and mmfusion, and the model and batches are pickled to it).
+"""
+from __future__ import annotations
+
+import datetime
+import multiprocessing.queues
+import os
+import queue as queue_mod
+import socket
+import time
+import traceback
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.multiprocessing as mp
+from torch import nn
+
+from .common import (build_optimizer, build_task_parts, median, next_batches,
+                     task_config)
+
+#: Called in every child first thing, as ``hook(rank, world_size)``; tests
+#: inject failures with it. With ``spawn`` it must be picklable (a
+#: module-level function).
+WorkerHook = Callable[[int, int], None]
+
+#: Steps timed and untimed warm-up steps (full run, ``quick``).
+STEPS, WARMUP = 20, 3
+QUICK_STEPS, QUICK_WARMUP = 4, 1
+
+
+class DDPBenchmarkError(RuntimeError):
+    """A benchmark child process failed; the message holds its traceback."""
+
+
+@dataclass
+class _Spec:
+    """What every child needs; picklable, for ``spawn``.
+
+    Attributes:
+        model: the built model (train mode, tokenizer fitted); each child
+            trains its own copy.
+        batches: the global batches, warm-up ones first.
+        optimizer: ``cfg.optim_wrapper.optimizer`` (type + kwargs).
+        max_norm: gradient clipping norm (``optim_wrapper.clip_grad``).
+        warmup: untimed steps before the timed ones.
+        timeout_s: gloo's collective timeout, seconds.
+        hook: see :data:`WorkerHook`.
+    """
+
+    model: nn.Module
+    batches: List[dict]
+    optimizer: Dict[str, Any]
+    max_norm: Optional[float]
+    warmup: int
+    timeout_s: float
+    hook: Optional[WorkerHook] = None
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the OS picks it: bind to 0)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return int(s.getsockname()[1])
+
+
+def shard(value: Any, rank: int, world_size: int) -> Any:
+    """Rank ``rank``'s contiguous share of a collated batch: every list,
+    tuple and stacked tensor along its first axis is cut into
+    ``world_size`` equal parts (dicts recursively); strings and other
+    values are kept whole."""
+    if isinstance(value, dict):
+        return {k: shard(v, rank, world_size) for k, v in value.items()}
+    if isinstance(value, (list, tuple, torch.Tensor)):
+        n = len(value)
+        if n % world_size:
+            raise ValueError(f'a batch of {n} does not split into '
+                             f'{world_size} equal parts')
+        part = n // world_size
+        chunk = value[rank * part:(rank + 1) * part]
+        return type(value)(chunk) if isinstance(value, tuple) else chunk
+    return value
+
+
+def _loss_step(wrapped: nn.Module, model: nn.Module,
+               optimizer: torch.optim.Optimizer,
+               max_norm: Optional[float]) -> Callable[[dict], float]:
+    """:func:`~mmfusion.benchmark.common.train_step_fn` for a wrapped
+    model: preprocess with the inner model's data preprocessor (DDP does
+    not expose it), forward through the wrapper (so DDP's gradient hooks
+    all-reduce in the backward pass), sum the loss terms, backward, clip,
+    step."""
+
+    def step(data_batch: dict) -> float:
+        data = model.data_preprocessor(data_batch, True)
+        losses = wrapped(**data, mode='loss')
+        loss = sum(v.mean() if isinstance(v, torch.Tensor) else sum(v)
+                   for k, v in losses.items() if 'loss' in k)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if max_norm:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+        return float(loss.detach())
+
+    return step
+
+
+def _worker(rank: int, world_size: int, port: int, spec: _Spec,
+            results: multiprocessing.queues.Queue) -> None:
+    """One benchmark process: train ``spec``'s steps, report
+    ``(step times in seconds of the timed steps, weight checksum)`` or the
+    traceback through ``results``."""
+    try:
+        # First, before any torch op: see the module docstring (fork).
+        torch.set_num_threads(1)
+        if spec.hook is not None:
+            spec.hook(rank, world_size)
+        model = spec.model
+        wrapped: nn.Module = model
+        if world_size > 1:
+            import torch.distributed as dist
+            from mmengine.model import MMDistributedDataParallel
+            os.environ['MASTER_ADDR'] = '127.0.0.1'
+            os.environ['MASTER_PORT'] = str(port)
+            # Both ranks are on this host: loopback, whatever the hostname
+            # resolves to (gloo picks its interface from the hostname).
+            if os.path.isdir('/sys/class/net/lo'):
+                os.environ.setdefault('GLOO_SOCKET_IFNAME', 'lo')
+            dist.init_process_group(
+                'gloo', init_method='env://', rank=rank,
+                world_size=world_size,
+                timeout=datetime.timedelta(seconds=spec.timeout_s))
+            # device_ids=None: DDP rejects device ids for CPU modules.
+            wrapped = MMDistributedDataParallel(module=model,
+                                                device_ids=None)
+        optimizer = build_optimizer(model, SimpleNamespace(
+            optim_wrapper=SimpleNamespace(optimizer=dict(spec.optimizer))))
+        step = _loss_step(wrapped, model, optimizer, spec.max_norm)
+        batches = [shard(b, rank, world_size) for b in spec.batches]
+        times: List[float] = []
+        for i, batch in enumerate(batches):
+            start = time.perf_counter()
+            step(batch)
+            if i >= spec.warmup:
+                times.append(time.perf_counter() - start)
+        if world_size > 1:
+            import torch.distributed as dist
+            dist.barrier()  # nobody tears the group down under another
+            dist.destroy_process_group()
+        # Proof the ranks trained one model (DDP averaged the gradients):
+        # the parent compares the ranks' final weights by their sum.
+        checksum = float(sum(p.detach().double().sum()
+                             for p in model.parameters()))
+        results.put(('ok', rank, (times, checksum)))
+    except BaseException:  # noqa: B902 -- everything goes to the parent
+        results.put(('error', rank, traceback.format_exc()))
+        raise SystemExit(1)
+
+
+def _stop(procs: Sequence[Any]) -> None:
+    """Make sure no child outlives the call (a rank whose peer died waits
+    in an all-reduce until gloo's timeout)."""
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout=5)
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=5)
+
+
+def run_world(world_size: int, spec: _Spec, timeout_s: float = 300.0,
+              start_method: str = 'fork') -> List[float]:
+    """Run ``world_size`` children on ``spec``; rank 0's timed step times
+    (seconds). The ranks' final weights must agree.
+
+    Raises:
+        DDPBenchmarkError: a child raised (its traceback is in the
+            message), died without reporting, or the ranks' weights
+            differ at the end.
+        TimeoutError: the children did not finish within ``timeout_s``.
+    """
+    ctx = mp.get_context(start_method)
+    results = ctx.Queue()
+    port = free_port() if world_size > 1 else 0
+    procs = [ctx.Process(target=_worker, name=f'mmfusion-ddp-bench-{r}',
+                         args=(r, world_size, port, spec, results),
+                         daemon=True) for r in range(world_size)]
+    deadline = time.monotonic() + timeout_s
+    reported: Dict[int, Tuple[List[float], float]] = {}
+    try:
+        for p in procs:
+            p.start()
+        while len(reported) < world_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(
+                    f'DDP benchmark ({world_size} processes): no result '
+                    f'after {timeout_s:.0f} s (ranks reported: '
+                    f'{sorted(reported)})')
+            try:
+                kind, rank, payload = results.get(timeout=min(0.5, left))
+            except queue_mod.Empty:
+                dead = [r for r, p in enumerate(procs) if r not in reported
+                        and p.exitcode not in (None, 0)]
+                if not dead:
+                    continue
+                # Its traceback may still be on its way through the pipe.
+                try:
+                    kind, rank, payload = results.get(timeout=1.0)
+                except queue_mod.Empty:
+                    raise DDPBenchmarkError(
+                        f'DDP benchmark ({world_size} processes): rank '
+                        f'{dead[0]} exited with code '
+                        f'{procs[dead[0]].exitcode} without reporting'
+                    ) from None
+            if kind == 'error':
+                raise DDPBenchmarkError(
+                    f'DDP benchmark ({world_size} processes): rank {rank} '
+                    f'failed; its traceback:\n{payload}')
+            reported[rank] = payload
+        for p in procs:
+            p.join(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        _stop(procs)
+        results.close()
+        results.join_thread()
+    sums = [reported[r][1] for r in range(world_size)]
+    if max(sums) - min(sums) > 1e-6 * max(1.0, abs(sums[0])):
+        raise DDPBenchmarkError(
+            f'DDP benchmark: the ranks ended with different weights '
+            f'(checksums {sums}): the gradients were not synchronised')
+    return reported[0][0]
+
+
+def run_ddp_scaling(quick: bool = False, overrides: Sequence[str] = (),
+                    data_root: Optional[str] = None,
+                    steps: Optional[int] = None,
+                    warmup: Optional[int] = None,
+                    start_method: Optional[str] = None,
+                    timeout_s: float = 300.0,
+                    worker_hook: Optional[WorkerHook] = None
+                    ) -> Dict[str, float]:
+    """Training throughput of 2 gloo processes against 1, same global batch.
+
+    Args:
+        quick: :data:`QUICK_STEPS` timed steps after :data:`QUICK_WARMUP`
+            (pass the tiny-dataset overrides too); else :data:`STEPS` after
+            :data:`WARMUP`.
+        overrides: Hydra overrides of the ``cls`` experiment. The global
+            batch is ``train_dataloader.batch_size`` (32 by default: 16 per
+            rank with 2 processes); it must be even.
+        data_root: where the shapes data lives (``data_root=`` override).
+        steps, warmup: timed and untimed steps (override the defaults).
+        start_method: ``'fork'`` (default where available) or ``'spawn'``.
+        timeout_s: each setting's limit, seconds; past it the children are
+            killed and :class:`TimeoutError` is raised.
+        worker_hook: called as ``hook(rank, world_size)`` first thing in
+            every child (tests use it to inject a failure).
+
+    Returns:
+        ``ddp/1proc/samples_per_s`` and ``ddp/2proc/samples_per_s``
+        (training samples per second, global batch / median step time) and
+        ``ddp_scaling`` (2-process / 1-process; 2.0 is perfect).
+
+    Raises:
+        DDPBenchmarkError: a child failed (with its traceback).
+    """
+    steps = steps if steps is not None else (QUICK_STEPS if quick else STEPS)
+    warmup = warmup if warmup is not None else (
+        QUICK_WARMUP if quick else WARMUP)
+    if steps < 1 or warmup < 0:
+        raise ValueError(f'steps must be >= 1 and warmup >= 0, got {steps}, '
+                         f'{warmup}')
+    if start_method is None:
+        start_method = 'fork' if 'fork' in mp.get_all_start_methods() \
+            else 'spawn'
+    overrides = list(overrides)
+    if data_root is not None:
+        overrides.append(f'data_root={data_root}')
+    # task_config applies env_cfg.torch_num_threads to this process; the
+    # children set their own, so give the caller its setting back.
+    threads = torch.get_num_threads()
+    try:
+        cfg = task_config('cls', overrides)
+        parts = build_task_parts(cfg)
+        # The same batches for both settings, built once, here.
+        batches = next_batches(parts.loader, warmup + steps)
+    finally:
+        torch.set_num_threads(threads)
+    global_batch = len(batches[0]['data_samples'])
+    if global_batch % 2:
+        raise ValueError(f'the global batch ({global_batch}) must be even '
+                         'to split between 2 processes')
+    clip = cfg.optim_wrapper.get('clip_grad') or {}
+    spec = _Spec(model=parts.model, batches=batches,
+                 optimizer=dict(cfg.optim_wrapper.optimizer),
+                 max_norm=clip.get('max_norm'), warmup=warmup,
+                 timeout_s=timeout_s, hook=worker_hook)
+    rates: Dict[int, float] = {}
+    for world_size in (1, 2):
+        times = run_world(world_size, spec, timeout_s, start_method)
+        rates[world_size] = global_batch / median(times)
+    return {'ddp/1proc/samples_per_s': rates[1],
+            'ddp/2proc/samples_per_s': rates[2],
+            'ddp_scaling': rates[2] / rates[1]}
