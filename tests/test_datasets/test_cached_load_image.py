@@ -70,3 +70,18 @@ def test_dataset_prefills_its_pipeline_cache(data_root):
     images = {dataset.get_data_info(i)['img_path']
               for i in range(len(dataset))}
     assert set(load._cache) == images
+
+
+@pytest.mark.parametrize('mode', ['RGB', 'L', '1', 'P', 'RGBA', 'LA',
+                                  'I;16'])
+def test_png_header_kind_agrees_with_pil(tmp_path, mode):
+    from mmfusion.datasets.transforms.cached_load_image_from_file import (
+        image_kind, pil_kind, png_kind)
+    path = tmp_path / 'x.png'
+    Image.new(mode, (4, 3)).save(path)
+    data = path.read_bytes()
+    expected = {'RGB': '', 'L': 'grayscale', '1': 'black-and-white',
+                'P': 'palette', 'RGBA': 'RGBA', 'LA': 'grayscale+alpha',
+                'I;16': '16-bit grayscale'}[mode]
+    assert png_kind(data) == pil_kind(data) == image_kind(data) == expected
+    assert png_kind(b'\xff\xd8 a jpeg') is None

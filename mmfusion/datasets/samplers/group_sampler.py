@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Dict, Iterator, Optional, Sized
+from typing import Dict, Iterator, List, Optional, Sized, Tuple
 
 import torch
 from mmengine.dist import get_dist_info, sync_random_seed
@@ -146,16 +146,28 @@ class GroupSampler(Sampler):
             order = (order * reps)[:self.total_groups]
         return order[self.rank:self.total_groups:self.world_size]
 
+    def _epoch_order(self) -> Tuple[List[int], int]:
+        """This epoch's group order and its number of samples, computed
+        once per epoch: ``len()`` is asked every iteration (mmengine's
+        LoggerHook asks the dataloader whether the epoch ended), and the
+        order of a large dataset takes ~10 ms to draw."""
+        cached = getattr(self, '_order_cache', None)
+        if cached is None or cached[0] != self.epoch:
+            order = self._group_order()
+            n = len(self.dataset)
+            length = sum(min(self.group_size, n - g * self.group_size)
+                         for g in order)
+            cached = self._order_cache = (self.epoch, order, length)
+        return cached[1], cached[2]
+
     def __iter__(self) -> Iterator[int]:
         n = len(self.dataset)
-        for group in self._group_order():
+        for group in self._epoch_order()[0]:
             start = group * self.group_size
             yield from range(start, min(start + self.group_size, n))
 
     def __len__(self) -> int:
-        n = len(self.dataset)
-        return sum(min(self.group_size, n - g * self.group_size)
-                   for g in self._group_order())
+        return self._epoch_order()[1]
 
     def set_epoch(self, epoch: int) -> None:
         """Called by the loops so every epoch has its own order."""

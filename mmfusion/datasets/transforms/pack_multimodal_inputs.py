@@ -77,8 +77,14 @@ class PackMultimodalInputs(BaseTransform):
         data_sample = MultimodalDataSample()
         if results.get('gt_label') is not None:
             data_sample.gt_label = self._label_tensor(results)
-        data_sample.set_metainfo(
-            {k: results[k] for k in self.meta_keys if k in results})
+        # set_field, not set_metainfo: that deep-copies the dict, the
+        # largest cost of packing; `results` is this sample's own copy of
+        # its data info (BaseDataset.get_data_info deep-copies it), so
+        # nothing is shared with the dataset.
+        for key in self.meta_keys:
+            if key in results:
+                data_sample.set_field(results[key], key,
+                                      field_type='metainfo')
         return {'inputs': inputs, 'data_samples': data_sample}
 
     def _label_tensor(self, results: dict) -> torch.Tensor:
