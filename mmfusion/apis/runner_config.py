@@ -91,6 +91,10 @@ def prepare_cfg(cfg: DictConfig, config_path: Path, *,
             'type': 'MMDistributedDataParallel'}
         _set(cfg, 'model_wrapper_cfg', wrapper)
         _set(cfg, 'model_wrapper_cfg.device_ids', None)
+        bucket = OmegaConf.select(cfg, 'env_cfg.cpu_ddp_bucket_cap_mb')
+        if bucket and OmegaConf.select(
+                cfg, 'model_wrapper_cfg.bucket_cap_mb') is None:
+            _set(cfg, 'model_wrapper_cfg.bucket_cap_mb', bucket)
     return cfg
 
 

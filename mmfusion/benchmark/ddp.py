@@ -45,7 +45,7 @@ import queue as queue_mod
 import socket
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -83,6 +83,7 @@ class _Spec:
         warmup: untimed steps before the timed ones.
         timeout_s: gloo's collective timeout, seconds.
         hook: see :data:`WorkerHook`.
+        ddp_kwargs: extra arguments of the DDP wrapper.
     """
 
     model: nn.Module
@@ -92,6 +93,7 @@ class _Spec:
     warmup: int
     timeout_s: float
     hook: Optional[WorkerHook] = None
+    ddp_kwargs: Dict[str, Any] = field(default_factory=dict)
 
 
 def free_port() -> int:
@@ -170,7 +172,8 @@ def _worker(rank: int, world_size: int, port: int, spec: _Spec,
                 timeout=datetime.timedelta(seconds=spec.timeout_s))
             # device_ids=None: DDP rejects device ids for CPU modules.
             wrapped = MMDistributedDataParallel(module=model,
-                                                device_ids=None)
+                                                device_ids=None,
+                                                **spec.ddp_kwargs)
         optimizer = build_optimizer(model, SimpleNamespace(
             optim_wrapper=SimpleNamespace(optimizer=dict(spec.optimizer))))
         step = _loss_step(wrapped, model, optimizer, spec.max_norm)
@@ -272,13 +275,21 @@ def run_world(world_size: int, spec: _Spec, timeout_s: float = 300.0,
     return reported[0][0]
 
 
+def _cpu_ddp_kwargs(cfg) -> Dict[str, Any]:
+    """The DDP arguments a CPU training run of ``cfg`` gets
+    (``env_cfg.cpu_ddp_bucket_cap_mb``, see ``prepare_cfg``)."""
+    bucket = (cfg.get('env_cfg') or {}).get('cpu_ddp_bucket_cap_mb')
+    return {'bucket_cap_mb': bucket} if bucket else {}
+
+
 def run_ddp_scaling(quick: bool = False, overrides: Sequence[str] = (),
                     data_root: Optional[str] = None,
                     steps: Optional[int] = None,
                     warmup: Optional[int] = None,
                     start_method: Optional[str] = None,
                     timeout_s: float = 300.0,
-                    worker_hook: Optional[WorkerHook] = None
+                    worker_hook: Optional[WorkerHook] = None,
+                    ddp_kwargs: Optional[Dict[str, Any]] = None
                     ) -> Dict[str, float]:
     """Training throughput of 2 gloo processes against 1, same global batch.
 
@@ -296,6 +307,9 @@ def run_ddp_scaling(quick: bool = False, overrides: Sequence[str] = (),
             killed and :class:`TimeoutError` is raised.
         worker_hook: called as ``hook(rank, world_size)`` first thing in
             every child (tests use it to inject a failure).
+        ddp_kwargs: extra arguments of the DDP wrapper (e.g.
+            ``bucket_cap_mb``); default: what ``tools/train.py`` gives a
+            CPU run of the config.
 
     Returns:
         ``ddp/1proc/samples_per_s`` and ``ddp/2proc/samples_per_s``
@@ -335,7 +349,9 @@ def run_ddp_scaling(quick: bool = False, overrides: Sequence[str] = (),
     spec = _Spec(model=parts.model, batches=batches,
                  optimizer=dict(cfg.optim_wrapper.optimizer),
                  max_norm=clip.get('max_norm'), warmup=warmup,
-                 timeout_s=timeout_s, hook=worker_hook)
+                 timeout_s=timeout_s, hook=worker_hook,
+                 ddp_kwargs=dict(_cpu_ddp_kwargs(cfg) if ddp_kwargs is None
+                                 else ddp_kwargs))
     rates: Dict[int, float] = {}
     for world_size in (1, 2):
         times = run_world(world_size, spec, timeout_s, start_method)

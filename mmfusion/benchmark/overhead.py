@@ -12,9 +12,9 @@ three ways, in one process so that machine noise largely cancels:
 - the data loader alone and the training step alone on pre-fetched
   batches, which give ``data/samples_per_s`` and ``model/samples_per_s``.
 
-The hand loop is timed before and after the Runner and the two medians
-are averaged, so a drift in machine speed during the measurement does not
-bias the ratio. ``data/wait_fraction`` is mmengine's own ``data_time`` over
+The hand loop and the Runner take turns (``rounds`` times each) and each
+figure is the median over all its rounds' iterations, so a drift in machine
+speed during the measurement does not bias the ratio. ``data/wait_fraction`` is mmengine's own ``data_time`` over
 ``time`` (:class:`~mmengine.hooks.IterTimerHook`) summed over the timed
 iterations of the Runner.
 """
@@ -152,25 +152,32 @@ def model_rate(parts, batches: Sequence[dict], repeats: int) -> float:
 
 
 def measure_task(task: str, iters: int = 100, warmup: int = 20,
-                 overrides: Sequence[str] = (),
-                 flops: bool = False) -> Dict[str, float]:
+                 overrides: Sequence[str] = (), flops: bool = False,
+                 rounds: int = 2) -> Dict[str, float]:
     """``overhead/<task>``, ``data/wait_fraction/<task>``,
     ``data/samples_per_s/<task>``, ``model/samples_per_s/<task>`` and the
     underlying per-iteration times (``time/<task>/hand_s``,
     ``time/<task>/runner_s``); with ``flops``, also the counted FLOPs of
     one training step (``flops/<task>/train_step``)."""
     cfg = task_config(task, overrides)
-    hand_a = median(hand_loop(build_task_parts(cfg), iters, warmup))
-    hook = runner_loop(cfg, iters, warmup)
-    runner_s = median(hook.wall)
-    hand_b = median(hand_loop(build_task_parts(cfg), iters, warmup))
-    hand_s = (hand_a + hand_b) / 2
+    # Hand, Runner, hand, Runner: this machine's speed drifts by 10-20 %
+    # over a minute (a shared host), so each figure pools two rounds
+    # that bracket the other's.
     parts = build_task_parts(cfg)
+    hand: List[float] = []
+    runner: List[float] = []
+    data_time = step_time = 0.0
+    for _ in range(rounds):
+        hand += hand_loop(parts, iters, warmup)
+        hook = runner_loop(cfg, iters, warmup)
+        runner += hook.wall
+        data_time += sum(hook.data_time)
+        step_time += sum(hook.time)
+    hand_s, runner_s = median(hand), median(runner)
     batches = next_batches(parts.loader, min(8, iters))
     out = {
         f'overhead/{task}': runner_s / hand_s,
-        f'data/wait_fraction/{task}':
-        sum(hook.data_time) / max(sum(hook.time), 1e-12),
+        f'data/wait_fraction/{task}': data_time / max(step_time, 1e-12),
         f'data/samples_per_s/{task}': loader_rate(parts.loader, iters),
         f'model/samples_per_s/{task}': model_rate(parts, batches,
                                                   max(5, iters // 4)),
@@ -189,10 +196,11 @@ def measure_task(task: str, iters: int = 100, warmup: int = 20,
 def run_overhead(tasks: Sequence[str] = ('cls', 'det', 'seg'),
                  iters: int = 100, warmup: int = 20,
                  overrides_by_task: Optional[Dict[str, Sequence[str]]] = None,
-                 flops: bool = False) -> Dict[str, float]:
+                 flops: bool = False, rounds: int = 2) -> Dict[str, float]:
     """:func:`measure_task` for each task."""
     out: Dict[str, float] = {}
     for task in tasks:
         overrides = (overrides_by_task or {}).get(task, ())
-        out.update(measure_task(task, iters, warmup, overrides, flops))
+        out.update(measure_task(task, iters, warmup, overrides, flops,
+                                rounds))
     return out

@@ -155,3 +155,27 @@ def test_cli_splits_overrides_from_flags():
     assert ov == ['model/fusion=film', '~model.neck', '+x=1']
     assert rest == ['cfg.yaml', '--resume', '--work-dir', 'runs/a=b',
                     '--amp']
+
+
+def test_cpu_data_parallel_gets_one_gradient_bucket():
+    """A CPU launch wraps the model without device ids and with the
+    runtime's one-bucket setting; a user's own bucket size wins."""
+    import torch
+
+    from mmfusion.apis.runner_config import compose_and_check, prepare_cfg
+    if torch.cuda.is_available():
+        pytest.skip('the CPU wrapper settings apply without CUDA only')
+    root = Path(__file__).resolve().parents[2]
+    exp = str(root / 'configs' / 'experiment' / 'cls_shapes.yaml')
+    cfg, path = compose_and_check(exp)
+    cfg = prepare_cfg(cfg, path, launcher='pytorch')
+    assert cfg.model_wrapper_cfg.device_ids is None
+    assert cfg.model_wrapper_cfg.bucket_cap_mb == \
+        cfg.env_cfg.cpu_ddp_bucket_cap_mb == 64
+    cfg, path = compose_and_check(exp, ['+model_wrapper_cfg.type='
+                                        'MMDistributedDataParallel',
+                                        '+model_wrapper_cfg.bucket_cap_mb=8'])
+    assert prepare_cfg(cfg, path, launcher='pytorch') \
+        .model_wrapper_cfg.bucket_cap_mb == 8
+    cfg, path = compose_and_check(exp)
+    assert 'model_wrapper_cfg' not in prepare_cfg(cfg, path)
