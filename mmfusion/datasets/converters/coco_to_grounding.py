@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import json
-import os.path as osp
-from collections import defaultdict
 from typing import Iterator, List, Optional
 
+from .coco_reader import read_coco
 from .odvg_writer import GroundingImage, clip_box, write_grounding_jsonl
 
 
@@ -22,38 +21,14 @@ def coco_images(ann_file: str, img_dir: Optional[str] = None,
         ValueError: an annotation names an unknown image or category.
         FileNotFoundError: an image file is missing from ``img_dir``.
     """
-    with open(ann_file, encoding='utf-8') as f:
-        coco = json.load(f)
-    for key in ('images', 'annotations', 'categories'):
-        if key not in coco:
-            raise ValueError(f'{ann_file}: not a COCO instances file (no '
-                             f'"{key}")')
-    img_dir = img_dir if img_dir is not None else osp.dirname(
-        osp.abspath(ann_file))
-    names = {c['id']: c['name'] for c in coco['categories']}
-    by_image = defaultdict(list)
-    images = {img['id']: img for img in coco['images']}
+    names, images = read_coco(ann_file, img_dir)
     stats = stats if stats is not None else {}
     stats.setdefault('crowd_skipped', 0)
     stats.setdefault('empty_boxes_skipped', 0)
-    for ann in coco['annotations']:
-        if ann['image_id'] not in images:
-            raise ValueError(f'{ann_file}: annotation {ann.get("id")} names '
-                             f'unknown image_id {ann["image_id"]}')
-        if ann['category_id'] not in names:
-            raise ValueError(f'{ann_file}: annotation {ann.get("id")} names '
-                             f'unknown category_id {ann["category_id"]}')
-        by_image[ann['image_id']].append(ann)
-    for img_id in sorted(images):
-        img = images[img_id]
-        path = osp.join(img_dir, img['file_name'])
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'{path} (image {img_id} of {ann_file}) not found: pass the '
-                'folder holding the images with --img-dir')
-        w, h = int(img['width']), int(img['height'])
+    for img in images:
+        w, h = img.width, img.height
         objects = []
-        for ann in by_image[img_id]:
+        for ann in img.annotations:
             if ann.get('iscrowd', 0) and not include_crowd:
                 stats['crowd_skipped'] += 1
                 continue
@@ -63,7 +38,7 @@ def coco_images(ann_file: str, img_dir: Optional[str] = None,
                 stats['empty_boxes_skipped'] += 1
                 continue
             objects.append((names[ann['category_id']], box))
-        yield GroundingImage(path, w, h, objects)
+        yield GroundingImage(img.path, w, h, objects)
 
 
 def category_names(ann_file: str) -> List[str]:

@@ -2,13 +2,12 @@
 phrases)."""
 from __future__ import annotations
 
-import json
-import os.path as osp
 from collections import defaultdict
 from typing import Iterator, Optional
 
 import numpy as np
 
+from .coco_reader import read_coco
 from .refseg_writer import RefSegImage, union_masks, write_refseg
 
 
@@ -63,38 +62,14 @@ def coco_refseg_images(ann_file: str, img_dir: Optional[str] = None,
         ValueError: an annotation names an unknown image or category.
         FileNotFoundError: an image file is missing.
     """
-    with open(ann_file, encoding='utf-8') as f:
-        coco = json.load(f)
-    for key in ('images', 'annotations', 'categories'):
-        if key not in coco:
-            raise ValueError(f'{ann_file}: not a COCO instances file (no '
-                             f'"{key}")')
-    img_dir = img_dir if img_dir is not None else osp.dirname(
-        osp.abspath(ann_file))
-    names = {c['id']: c['name'] for c in coco['categories']}
-    images = {img['id']: img for img in coco['images']}
-    by_image = defaultdict(list)
+    names, images = read_coco(ann_file, img_dir)
     stats = stats if stats is not None else {}
     stats.setdefault('no_mask_skipped', 0)
     stats.setdefault('crowd_regions', 0)
-    for ann in coco['annotations']:
-        if ann['image_id'] not in images:
-            raise ValueError(f'{ann_file}: annotation {ann.get("id")} names '
-                             f'unknown image_id {ann["image_id"]}')
-        if ann['category_id'] not in names:
-            raise ValueError(f'{ann_file}: annotation {ann.get("id")} names '
-                             f'unknown category_id {ann["category_id"]}')
-        by_image[ann['image_id']].append(ann)
-    for img_id in sorted(images):
-        img = images[img_id]
-        path = osp.join(img_dir, img['file_name'])
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'{path} (image {img_id} of {ann_file}) not found: pass the '
-                'folder holding the images with --img-dir')
-        w, h = int(img['width']), int(img['height'])
+    for img in images:
+        w, h = img.width, img.height
         parts = defaultdict(list)
-        for ann in by_image[img_id]:
+        for ann in img.annotations:
             seg = ann.get('segmentation')
             if not seg:
                 stats['no_mask_skipped'] += 1
@@ -108,7 +83,7 @@ def coco_refseg_images(ann_file: str, img_dir: Optional[str] = None,
             if all(crowd for _, crowd in parts[cat_id]):
                 continue
             masks[names[cat_id]] = union_masks(parts[cat_id], h, w)
-        yield RefSegImage(path, w, h, masks)
+        yield RefSegImage(img.path, w, h, masks)
 
 
 def coco_to_refseg(ann_file: str, out_file: str,
