@@ -16,7 +16,9 @@ Figures:
 
 - ``ddp/1proc/samples_per_s``, ``ddp/2proc/samples_per_s``: global batch
   size / median wall time of a training step (preprocess, forward,
-  backward, all-reduce, gradient clipping, optimiser step), rank 0's clock.
+  backward, all-reduce, gradient clipping, optimiser step), rank 0's clock,
+  pooled over turns the two settings take in alternation (1, 2, 1, 2, ...)
+  so that a drift in the machine's speed does not favour either.
 - ``ddp_scaling``: their ratio, 2-process / 1-process throughput. 2.0 is
   perfect scaling on two cores; less measures the all-reduce and the
   per-step fixed costs that do not shrink with the per-rank batch (and, on
@@ -64,6 +66,10 @@ WorkerHook = Callable[[int, int], None]
 #: Steps timed and untimed warm-up steps (full run, ``quick``).
 STEPS, WARMUP = 20, 3
 QUICK_STEPS, QUICK_WARMUP = 4, 1
+#: Turns each setting takes (1 process, 2 processes, 1, 2, ...), pooled:
+#: this host's speed drifts by 10-20 % within a minute, and one turn each
+#: gave ratios from 1.29 to 1.81 across runs.
+ROUNDS, QUICK_ROUNDS = 4, 1
 
 
 class DDPBenchmarkError(RuntimeError):
@@ -289,8 +295,8 @@ def run_ddp_scaling(quick: bool = False, overrides: Sequence[str] = (),
                     start_method: Optional[str] = None,
                     timeout_s: float = 300.0,
                     worker_hook: Optional[WorkerHook] = None,
-                    ddp_kwargs: Optional[Dict[str, Any]] = None
-                    ) -> Dict[str, float]:
+                    ddp_kwargs: Optional[Dict[str, Any]] = None,
+                    rounds: Optional[int] = None) -> Dict[str, float]:
     """Training throughput of 2 gloo processes against 1, same global batch.
 
     Args:
@@ -310,6 +316,10 @@ def run_ddp_scaling(quick: bool = False, overrides: Sequence[str] = (),
         ddp_kwargs: extra arguments of the DDP wrapper (e.g.
             ``bucket_cap_mb``); default: what ``tools/train.py`` gives a
             CPU run of the config.
+        rounds: turns each setting takes, alternating (1, 2, 1, 2, ...);
+            every turn trains a fresh copy of the model on the same
+            batches, and each rate pools its turns' timed steps (default
+            :data:`ROUNDS`, :data:`QUICK_ROUNDS` with ``quick``).
 
     Returns:
         ``ddp/1proc/samples_per_s`` and ``ddp/2proc/samples_per_s``
@@ -322,9 +332,11 @@ def run_ddp_scaling(quick: bool = False, overrides: Sequence[str] = (),
     steps = steps if steps is not None else (QUICK_STEPS if quick else STEPS)
     warmup = warmup if warmup is not None else (
         QUICK_WARMUP if quick else WARMUP)
-    if steps < 1 or warmup < 0:
-        raise ValueError(f'steps must be >= 1 and warmup >= 0, got {steps}, '
-                         f'{warmup}')
+    rounds = rounds if rounds is not None else (
+        QUICK_ROUNDS if quick else ROUNDS)
+    if steps < 1 or warmup < 0 or rounds < 1:
+        raise ValueError(f'steps and rounds must be >= 1 and warmup >= 0, '
+                         f'got {steps}, {rounds}, {warmup}')
     if start_method is None:
         start_method = 'fork' if 'fork' in mp.get_all_start_methods() \
             else 'spawn'
@@ -352,10 +364,12 @@ def run_ddp_scaling(quick: bool = False, overrides: Sequence[str] = (),
                  timeout_s=timeout_s, hook=worker_hook,
                  ddp_kwargs=dict(_cpu_ddp_kwargs(cfg) if ddp_kwargs is None
                                  else ddp_kwargs))
-    rates: Dict[int, float] = {}
-    for world_size in (1, 2):
-        times = run_world(world_size, spec, timeout_s, start_method)
-        rates[world_size] = global_batch / median(times)
+    times: Dict[int, List[float]] = {1: [], 2: []}
+    for _ in range(rounds):
+        for world_size in (1, 2):
+            times[world_size] += run_world(world_size, spec, timeout_s,
+                                           start_method)
+    rates = {ws: global_batch / median(t) for ws, t in times.items()}
     return {'ddp/1proc/samples_per_s': rates[1],
             'ddp/2proc/samples_per_s': rates[2],
             'ddp_scaling': rates[2] / rates[1]}

@@ -123,8 +123,10 @@ class BadSampleMixin:
         return next(iter(loads.values()), '')
 
     def full_init(self) -> None:
-        """Build the dataset, then fill the image caches of the pipeline's
-        transforms that ask for it (``CachedLoadImageFromFile(prefill=
+        """Build the dataset, then fill the caches of the pipeline's
+        transforms that ask for it: decoded images
+        (``CachedLoadImageFromFile(prefill=True)``, also inside a
+        ``CachedCompose``), then packed samples (``CachedCompose(prefill=
         True)``)."""
         if getattr(self, '_fully_initialized', False):
             return
@@ -133,19 +135,30 @@ class BadSampleMixin:
 
     def _prefill_caches(self) -> None:
         pipeline = getattr(self, 'pipeline', None)
-        transforms = [t for t in getattr(pipeline, 'transforms', [])
-                      if getattr(t, 'prefill_on_init', False)]
-        if not transforms or len(self) == 0:
+        transforms = getattr(pipeline, 'transforms', [])
+        if len(self) == 0:
             return
-        paths = [self.get_data_info(i).get('img_path')
-                 for i in range(len(self))]
-        paths = [p for p in paths if p]
-        start = time.perf_counter()
+        images = [t for t in transforms
+                  if getattr(t, 'prefill_on_init', False)]
+        if images:
+            paths = [self.get_data_info(i).get('img_path')
+                     for i in range(len(self))]
+            paths = [p for p in paths if p]
+            start = time.perf_counter()
+            added = sum(t.prefill(paths) for t in images)
+            print_log(f'{type(self).__name__}: decoded {added} images into '
+                      f'the cache in {time.perf_counter() - start:.1f} s.',
+                      logger='current', level=logging.INFO)
+        # Whole packed samples (CachedCompose(prefill=True)), after the
+        # images so that decoding ran on every core.
         for t in transforms:
-            added = t.prefill(paths)
-        print_log(f'{type(self).__name__}: decoded {added} images into the '
-                  f'cache in {time.perf_counter() - start:.1f} s.',
-                  logger='current', level=logging.INFO)
+            if getattr(t, 'prefill_results_on_init', False):
+                start = time.perf_counter()
+                added = t.prefill_results(self)
+                print_log(f'{type(self).__name__}: ran {added} samples '
+                          f'through {type(t).__name__} in '
+                          f'{time.perf_counter() - start:.1f} s.',
+                          logger='current', level=logging.INFO)
 
     def sample_where(self, idx: int) -> str:
         """``ann_file:line`` of a sample, and its image (and mask)."""

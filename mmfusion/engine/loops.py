@@ -67,7 +67,7 @@ class SeededFetch:
         seed = getattr(indices, 'seed', None)
         if seed is None:
             return self._fetch(indices)
-        with preserved_rng():
+        with preserved_rng(plain=False):
             seed_all(seed)
             return self._fetch(indices)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
@@ -54,10 +54,26 @@ def set_rng_state(state: Dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def preserved_rng() -> Iterator[Dict[str, Any]]:
+def preserved_rng(plain: bool = True) -> Iterator[Optional[Dict[str, Any]]]:
     """Run a block without changing the global random states (what the
     block draws comes from, and is given back to, the current state); the
-    block receives the state it started from."""
+    block receives the state it started from, as :func:`get_rng_state`'s
+    plain data, or None with ``plain=False`` (the generators' own state
+    objects are kept instead: a few times cheaper, for once per batch)."""
+    if not plain:
+        raw = (random.getstate(), np.random.get_state(),
+               torch.get_rng_state())
+        cuda = (torch.cuda.get_rng_state_all() if torch.cuda.is_available()
+                and torch.cuda.is_initialized() else None)
+        try:
+            yield None
+        finally:
+            random.setstate(raw[0])
+            np.random.set_state(raw[1])
+            torch.set_rng_state(raw[2])
+            if cuda is not None:
+                torch.cuda.set_rng_state_all(cuda)
+        return
     state = get_rng_state()
     try:
         yield state
@@ -76,4 +92,11 @@ def seed_all(words: List[int]) -> None:
     """Seed Python, numpy and torch from :func:`batch_seed`'s words."""
     random.seed(words[0] << 32 | words[1])
     np.random.seed(words[2])
-    torch.manual_seed(words[3] << 32 | words[1])
+    seed = words[3] << 32 | words[1]
+    # Not torch.manual_seed: it also queues a seeding of every lazy device
+    # module (CUDA, XPU, MTIA), each recording a formatted stack trace
+    # while that device is not initialised -- about 1 ms per call under the
+    # Runner's deep stack, once per batch (it was most of the data time).
+    torch.default_generator.manual_seed(seed)
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.manual_seed_all(seed)

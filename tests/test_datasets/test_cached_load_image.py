@@ -63,13 +63,21 @@ def test_dataset_prefills_its_pipeline_cache(data_root):
     experiment = ROOT / 'configs' / 'experiment' / 'cls_shapes.yaml'
     cfg, _ = compose_and_check(str(experiment),
                                TINY_SHAPES + [f'data_root={data_root}'])
-    ds_cfg = to_mmengine_config(cfg).train_dataloader.dataset
+    mm_cfg = to_mmengine_config(cfg)
+    # Validation decodes every image when its dataset is built...
+    ds_cfg = mm_cfg.val_dataloader.dataset
     assert ds_cfg.pipeline[0]['prefill'] is True
     dataset = DATASETS.build(ds_cfg)
     load = dataset.pipeline.transforms[0]
     images = {dataset.get_data_info(i)['img_path']
               for i in range(len(dataset))}
     assert set(load._cache) == images
+    # ...training packs every sample then (CachedCompose) and frees them.
+    train = DATASETS.build(mm_cfg.train_dataloader.dataset)
+    cached = train.pipeline.transforms[0]
+    assert type(cached).__name__ == 'CachedCompose'
+    assert len(cached) == len(train) > 0
+    assert len(cached.transforms[0]._cache) == 0
 
 
 @pytest.mark.parametrize('mode', ['RGB', 'L', '1', 'P', 'RGBA', 'LA',

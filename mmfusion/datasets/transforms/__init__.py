@@ -6,15 +6,19 @@ mmfusion.datasets.transforms import ...``).
 """
 from mmfusion.registry import lazy_exports
 
+from .cached_compose import CachedCompose
 from .cached_load_image_from_file import CachedLoadImageFromFile
 from .corruptions import (DropModality, ImageGaussianBlur, ImageGaussianNoise,
                           TextShuffle, TextWordDrop)
 from .pack_det_text_inputs import PackDetTextInputs
 from .pack_multimodal_inputs import PackMultimodalInputs
+from .random_colour_permutation import RandomColourPermutation
+from .swap_words_on_flip import SwapWordsOnFlip
 
 __all__ = [
-    'CachedLoadImageFromFile', 'DropModality', 'ImageGaussianBlur',
-    'ImageGaussianNoise', 'PackDetTextInputs', 'PackMultimodalInputs',
+    'CachedCompose', 'CachedLoadImageFromFile', 'DropModality',
+    'ImageGaussianBlur', 'ImageGaussianNoise', 'PackDetTextInputs',
+    'PackMultimodalInputs', 'RandomColourPermutation', 'SwapWordsOnFlip',
     'TextShuffle', 'TextWordDrop'
 ]
 

@@ -120,6 +120,11 @@ class CachedLoadImageFromFile(LoadImageFromFile):
                 added += 1
         return added
 
+    def clear_cache(self) -> None:
+        """Forget every decoded image (e.g. once a later cache holds the
+        packed samples)."""
+        self._cache.clear()
+
     def transform(self, results: dict) -> Optional[dict]:
         path = results['img_path']
         img = self._cache.get(path)
