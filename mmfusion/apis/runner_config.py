@@ -86,16 +86,33 @@ def prepare_cfg(cfg: DictConfig, config_path: Path, *,
                                default='auto')
     _set(cfg, 'env_cfg.dist_cfg.backend', resolve_dist_backend(backend))
     if launcher != 'none' and not torch.cuda.is_available():
-        # DDP rejects device_ids for CPU modules (mmengine passes them).
         wrapper = OmegaConf.select(cfg, 'model_wrapper_cfg') or {
             'type': 'MMDistributedDataParallel'}
         _set(cfg, 'model_wrapper_cfg', wrapper)
-        _set(cfg, 'model_wrapper_cfg.device_ids', None)
-        bucket = OmegaConf.select(cfg, 'env_cfg.cpu_ddp_bucket_cap_mb')
-        if bucket and OmegaConf.select(
-                cfg, 'model_wrapper_cfg.bucket_cap_mb') is None:
-            _set(cfg, 'model_wrapper_cfg.bucket_cap_mb', bucket)
+        for key, value in cpu_ddp_wrapper_args(cfg).items():
+            if key == 'device_ids' or OmegaConf.select(
+                    cfg, f'model_wrapper_cfg.{key}') is None:
+                _set(cfg, f'model_wrapper_cfg.{key}', value)
     return cfg
+
+
+def cpu_ddp_wrapper_args(cfg) -> dict:
+    """The DDP wrapper arguments a CPU data-parallel run of ``cfg`` gets
+    (where ``model_wrapper_cfg`` does not set them):
+
+    - ``device_ids=None``: DDP rejects device ids for CPU modules, and
+      mmengine passes them once a wrapper config is given;
+    - ``broadcast_buffers=False``: what mmengine gives a GPU run without a
+      wrapper config (every rank keeps its own BatchNorm statistics; no
+      extra collective at each forward), so CPU and GPU runs agree;
+    - ``bucket_cap_mb``: ``env_cfg.cpu_ddp_bucket_cap_mb`` when set.
+    """
+    args = {'device_ids': None, 'broadcast_buffers': False}
+    env = cfg.get('env_cfg') or {}
+    bucket = env.get('cpu_ddp_bucket_cap_mb')
+    if bucket:
+        args['bucket_cap_mb'] = bucket
+    return args
 
 
 def build_mmengine_cfg(cfg: DictConfig, config_path: Path) -> Config:

@@ -23,6 +23,16 @@ Figures:
   perfect scaling on two cores; less measures the all-reduce and the
   per-step fixed costs that do not shrink with the per-rank batch (and, on
   a busy machine, the cores the processes did not get).
+- ``ddp/no_comm_scaling``: the same for 2 processes that train on their
+  halves of the batches with no process group at all (no all-reduce, no
+  waiting for each other): the most that 2 processes get out of this
+  machine for this work, so ``ddp_scaling`` over it is what data parallel
+  itself costs.
+- ``ddp/1proc/ms/<phase>``, ``ddp/2proc/ms/<phase>``: rank 0's median
+  milliseconds in each phase of the step (preprocess, forward, backward
+  with the all-reduce, clip, optimizer), and ``ddp/allreduce_ms``: an
+  all-reduce of the gradients' size on its own, after a barrier. They say
+  which part of a step does not halve.
 
 Why child processes for both: both settings then start from the same state
 (one torch thread set before any op, no thread pool inherited, the model
@@ -127,35 +137,72 @@ def shard(value: Any, rank: int, world_size: int) -> Any:
     return value
 
 
+#: Phases of a step timed on their own (``ddp/<n>proc/ms/<phase>``).
+PHASES = ('preprocess', 'forward', 'backward', 'clip', 'optimizer')
+
+
 def _loss_step(wrapped: nn.Module, model: nn.Module,
                optimizer: torch.optim.Optimizer,
-               max_norm: Optional[float]) -> Callable[[dict], float]:
+               max_norm: Optional[float],
+               phases: Optional[Dict[str, List[float]]] = None
+               ) -> Callable[[dict], float]:
     """:func:`~mmfusion.benchmark.common.train_step_fn` for a wrapped
     model: preprocess with the inner model's data preprocessor (DDP does
     not expose it), forward through the wrapper (so DDP's gradient hooks
     all-reduce in the backward pass), sum the loss terms, backward, clip,
-    step."""
+    step. With ``phases``, each phase's seconds are appended to
+    ``phases[name]`` (:data:`PHASES`; the backward includes the
+    all-reduce)."""
 
     def step(data_batch: dict) -> float:
+        marks = [time.perf_counter()]
         data = model.data_preprocessor(data_batch, True)
+        marks.append(time.perf_counter())
         losses = wrapped(**data, mode='loss')
         loss = sum(v.mean() if isinstance(v, torch.Tensor) else sum(v)
                    for k, v in losses.items() if 'loss' in k)
+        marks.append(time.perf_counter())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        marks.append(time.perf_counter())
         if max_norm:
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        marks.append(time.perf_counter())
         optimizer.step()
+        marks.append(time.perf_counter())
+        if phases is not None:
+            for name, a, b in zip(PHASES, marks, marks[1:]):
+                phases.setdefault(name, []).append(b - a)
         return float(loss.detach())
 
     return step
 
 
+def _allreduce_seconds(model: nn.Module, repeats: int) -> List[float]:
+    """Seconds of all-reducing a flat tensor as large as ``model``'s
+    gradients, each after a barrier (the collective alone, no waiting)."""
+    import torch.distributed as dist
+    numel = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    flat = torch.zeros(numel)
+    dist.all_reduce(flat)  # warm-up
+    times = []
+    for _ in range(repeats):
+        dist.barrier()
+        start = time.perf_counter()
+        dist.all_reduce(flat)
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def _worker(rank: int, world_size: int, port: int, spec: _Spec,
-            results: multiprocessing.queues.Queue) -> None:
+            results: multiprocessing.queues.Queue,
+            communicate: bool = True) -> None:
     """One benchmark process: train ``spec``'s steps, report
-    ``(step times in seconds of the timed steps, weight checksum)`` or the
-    traceback through ``results``."""
+    ``(step times in seconds of the timed steps, weight checksum, phase
+    times)`` or the traceback through ``results``. With ``communicate``
+    False, ``world_size`` processes each train on their shard of every
+    batch with no process group: the same work per process as data
+    parallel, minus the all-reduce and the waiting for each other."""
     try:
         # First, before any torch op: see the module docstring (fork).
         torch.set_num_threads(1)
@@ -163,7 +210,8 @@ def _worker(rank: int, world_size: int, port: int, spec: _Spec,
             spec.hook(rank, world_size)
         model = spec.model
         wrapped: nn.Module = model
-        if world_size > 1:
+        distributed = world_size > 1 and communicate
+        if distributed:
             import torch.distributed as dist
             from mmengine.model import MMDistributedDataParallel
             os.environ['MASTER_ADDR'] = '127.0.0.1'
@@ -182,7 +230,8 @@ def _worker(rank: int, world_size: int, port: int, spec: _Spec,
                                                 **spec.ddp_kwargs)
         optimizer = build_optimizer(model, SimpleNamespace(
             optim_wrapper=SimpleNamespace(optimizer=dict(spec.optimizer))))
-        step = _loss_step(wrapped, model, optimizer, spec.max_norm)
+        phases: Dict[str, List[float]] = {}
+        step = _loss_step(wrapped, model, optimizer, spec.max_norm, phases)
         batches = [shard(b, rank, world_size) for b in spec.batches]
         times: List[float] = []
         for i, batch in enumerate(batches):
@@ -190,15 +239,19 @@ def _worker(rank: int, world_size: int, port: int, spec: _Spec,
             step(batch)
             if i >= spec.warmup:
                 times.append(time.perf_counter() - start)
-        if world_size > 1:
+        phases = {k: v[spec.warmup:] for k, v in phases.items()}
+        if distributed:
             import torch.distributed as dist
+            if batches:
+                phases['allreduce'] = _allreduce_seconds(
+                    model, max(5, len(times)))
             dist.barrier()  # nobody tears the group down under another
             dist.destroy_process_group()
         # Proof the ranks trained one model (DDP averaged the gradients):
         # the parent compares the ranks' final weights by their sum.
         checksum = float(sum(p.detach().double().sum()
                              for p in model.parameters()))
-        results.put(('ok', rank, (times, checksum)))
+        results.put(('ok', rank, (times, checksum, phases)))
     except BaseException:  # noqa: B902 -- everything goes to the parent
         results.put(('error', rank, traceback.format_exc()))
         raise SystemExit(1)
@@ -218,9 +271,15 @@ def _stop(procs: Sequence[Any]) -> None:
 
 
 def run_world(world_size: int, spec: _Spec, timeout_s: float = 300.0,
-              start_method: str = 'fork') -> List[float]:
+              start_method: str = 'fork',
+              phases_out: Optional[Dict[str, List[float]]] = None,
+              communicate: bool = True) -> List[float]:
     """Run ``world_size`` children on ``spec``; rank 0's timed step times
-    (seconds). The ranks' final weights must agree.
+    (seconds). The ranks' final weights must agree. ``phases_out``, when
+    given, is extended with rank 0's seconds per phase of the timed steps
+    (:data:`PHASES`, and ``allreduce``: the gradients' all-reduce alone,
+    with 2 or more processes). ``communicate=False``: no process group
+    (see :func:`_worker`); the weights then differ and are not compared.
 
     Raises:
         DDPBenchmarkError: a child raised (its traceback is in the
@@ -230,12 +289,13 @@ def run_world(world_size: int, spec: _Spec, timeout_s: float = 300.0,
     """
     ctx = mp.get_context(start_method)
     results = ctx.Queue()
-    port = free_port() if world_size > 1 else 0
+    port = free_port() if world_size > 1 and communicate else 0
     procs = [ctx.Process(target=_worker, name=f'mmfusion-ddp-bench-{r}',
-                         args=(r, world_size, port, spec, results),
+                         args=(r, world_size, port, spec, results,
+                               communicate),
                          daemon=True) for r in range(world_size)]
     deadline = time.monotonic() + timeout_s
-    reported: Dict[int, Tuple[List[float], float]] = {}
+    reported: Dict[int, Tuple[List[float], float, Dict]] = {}
     try:
         for p in procs:
             p.start()
@@ -274,18 +334,25 @@ def run_world(world_size: int, spec: _Spec, timeout_s: float = 300.0,
         results.close()
         results.join_thread()
     sums = [reported[r][1] for r in range(world_size)]
-    if max(sums) - min(sums) > 1e-6 * max(1.0, abs(sums[0])):
+    if communicate and max(sums) - min(sums) > 1e-6 * max(1.0,
+                                                           abs(sums[0])):
         raise DDPBenchmarkError(
             f'DDP benchmark: the ranks ended with different weights '
             f'(checksums {sums}): the gradients were not synchronised')
+    if phases_out is not None:
+        for name, values in reported[0][2].items():
+            phases_out.setdefault(name, []).extend(values)
     return reported[0][0]
 
 
 def _cpu_ddp_kwargs(cfg) -> Dict[str, Any]:
-    """The DDP arguments a CPU training run of ``cfg`` gets
-    (``env_cfg.cpu_ddp_bucket_cap_mb``, see ``prepare_cfg``)."""
-    bucket = (cfg.get('env_cfg') or {}).get('cpu_ddp_bucket_cap_mb')
-    return {'bucket_cap_mb': bucket} if bucket else {}
+    """The DDP arguments a CPU training run of ``cfg`` gets from
+    ``tools/train.py`` (``cpu_ddp_wrapper_args``; device ids aside, which
+    the wrapper here is given itself)."""
+    from mmfusion.apis.runner_config import cpu_ddp_wrapper_args
+    args = dict(cpu_ddp_wrapper_args(cfg))
+    args.pop('device_ids', None)
+    return args
 
 
 def run_ddp_scaling(quick: bool = False, overrides: Sequence[str] = (),
@@ -323,8 +390,13 @@ def run_ddp_scaling(quick: bool = False, overrides: Sequence[str] = (),
 
     Returns:
         ``ddp/1proc/samples_per_s`` and ``ddp/2proc/samples_per_s``
-        (training samples per second, global batch / median step time) and
-        ``ddp_scaling`` (2-process / 1-process; 2.0 is perfect).
+        (training samples per second, global batch / median step time),
+        ``ddp_scaling`` (2-process / 1-process; 2.0 is perfect),
+        ``ddp/no_comm_scaling`` (the same without a process group), the
+        median milliseconds of each phase of a step,
+        ``ddp/<n>proc/ms/<phase>`` (:data:`PHASES`; the 2-process backward
+        includes the all-reduce), and ``ddp/allreduce_ms``, the all-reduce
+        of the gradients' size alone.
 
     Raises:
         DDPBenchmarkError: a child failed (with its traceback).
@@ -364,12 +436,27 @@ def run_ddp_scaling(quick: bool = False, overrides: Sequence[str] = (),
                  timeout_s=timeout_s, hook=worker_hook,
                  ddp_kwargs=dict(_cpu_ddp_kwargs(cfg) if ddp_kwargs is None
                                  else ddp_kwargs))
-    times: Dict[int, List[float]] = {1: [], 2: []}
+    # 'apart': 2 processes, each its half of every batch, no process group.
+    times: Dict[Any, List[float]] = {1: [], 2: [], 'apart': []}
+    phases: Dict[int, Dict[str, List[float]]] = {1: {}, 2: {}}
     for _ in range(rounds):
         for world_size in (1, 2):
             times[world_size] += run_world(world_size, spec, timeout_s,
-                                           start_method)
+                                           start_method, phases[world_size])
+        times['apart'] += run_world(2, spec, timeout_s, start_method,
+                                    communicate=False)
     rates = {ws: global_batch / median(t) for ws, t in times.items()}
-    return {'ddp/1proc/samples_per_s': rates[1],
-            'ddp/2proc/samples_per_s': rates[2],
-            'ddp_scaling': rates[2] / rates[1]}
+    out = {'ddp/1proc/samples_per_s': rates[1],
+           'ddp/2proc/samples_per_s': rates[2],
+           'ddp_scaling': rates[2] / rates[1],
+           # The machine's own ceiling for this work: two processes that
+           # never communicate, over one.
+           'ddp/no_comm_scaling': rates['apart'] / rates[1]}
+    # Where a step's time goes (medians, ms): what halves with the
+    # per-rank batch, what does not, and the all-reduce on its own.
+    for world_size in (1, 2):
+        for name in PHASES:
+            out[f'ddp/{world_size}proc/ms/{name}'] = 1000 * median(
+                phases[world_size].get(name, []))
+    out['ddp/allreduce_ms'] = 1000 * median(phases[2].get('allreduce', []))
+    return out

@@ -8,7 +8,9 @@ Figures (each measured in this one run, so noise largely cancels):
   ``model/samples_per_s/<task>``;
 - ``scaling/...``: time and memory against batch size, image size and text
   length for attention and tensor/bilinear fusion, with fitted exponents;
-- ``ddp_scaling``: 2 gloo processes x 1 thread over 1 process x 1 thread;
+- ``ddp_scaling``: 2 gloo processes x 1 thread over 1 process x 1 thread,
+  with ``ddp/no_comm_scaling`` (the same without a process group: the
+  machine's ceiling), each phase's milliseconds and the all-reduce alone;
 - ``infer/<task>/bs1``, ``infer/<task>/bs32``: inferencer samples/s;
 - ``roof_fraction/<task>``: counted training FLOPs x iterations/s over the
   machine's ``torch.matmul`` FLOP/s.

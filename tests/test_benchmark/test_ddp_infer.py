@@ -16,7 +16,11 @@ from mmfusion.benchmark.ddp import (DDPBenchmarkError, _Spec, run_ddp_scaling,
 from mmfusion.benchmark.inference import run_inference
 
 DDP_NAMES = {'ddp_scaling', 'ddp/1proc/samples_per_s',
-             'ddp/2proc/samples_per_s'}
+             'ddp/2proc/samples_per_s', 'ddp/allreduce_ms',
+             'ddp/no_comm_scaling',
+             *[f'ddp/{n}proc/ms/{phase}' for n in (1, 2)
+               for phase in ('preprocess', 'forward', 'backward', 'clip',
+                             'optimizer')]}
 INFER_NAMES = {f'infer/{t}/bs{b}' for t in ('cls', 'det', 'seg')
                for b in (1, 32)}
 
@@ -48,6 +52,13 @@ def test_ddp_scaling_quick(data_root: Path):
     assert 0 < res['ddp_scaling'] < 2.5, res
     assert res['ddp_scaling'] == pytest.approx(
         res['ddp/2proc/samples_per_s'] / res['ddp/1proc/samples_per_s'])
+    # The phases are parts of a step: together no longer than the whole
+    # (the default global batch: 32 samples a step).
+    for n in (1, 2):
+        step_ms = 1000 * 32 / res[f'ddp/{n}proc/samples_per_s']
+        parts = sum(v for k, v in res.items()
+                    if k.startswith(f'ddp/{n}proc/ms/'))
+        assert parts <= 1.05 * step_ms + 1.0, (n, parts, step_ms)
     # Budget 25 s on an idle machine; the margin absorbs a shared CPU.
     assert elapsed < 50, elapsed
 

@@ -172,10 +172,16 @@ def test_cpu_data_parallel_gets_one_gradient_bucket():
     assert cfg.model_wrapper_cfg.device_ids is None
     assert cfg.model_wrapper_cfg.bucket_cap_mb == \
         cfg.env_cfg.cpu_ddp_bucket_cap_mb == 64
-    cfg, path = compose_and_check(exp, ['+model_wrapper_cfg.type='
-                                        'MMDistributedDataParallel',
-                                        '+model_wrapper_cfg.bucket_cap_mb=8'])
-    assert prepare_cfg(cfg, path, launcher='pytorch') \
-        .model_wrapper_cfg.bucket_cap_mb == 8
+    # As mmengine's GPU default: no buffer broadcast at every forward.
+    assert cfg.model_wrapper_cfg.broadcast_buffers is False
+    cfg, path = compose_and_check(exp, [
+        '+model_wrapper_cfg.type=MMDistributedDataParallel',
+        '+model_wrapper_cfg.bucket_cap_mb=8',
+        '+model_wrapper_cfg.broadcast_buffers=true'])
+    wrapper = prepare_cfg(cfg, path, launcher='pytorch').model_wrapper_cfg
+    assert wrapper.bucket_cap_mb == 8 and wrapper.broadcast_buffers is True
+    from mmfusion.benchmark.ddp import _cpu_ddp_kwargs
+    assert _cpu_ddp_kwargs({'env_cfg': {'cpu_ddp_bucket_cap_mb': 64}}) == \
+        {'broadcast_buffers': False, 'bucket_cap_mb': 64}
     cfg, path = compose_and_check(exp)
     assert 'model_wrapper_cfg' not in prepare_cfg(cfg, path)
