@@ -272,3 +272,23 @@ def test_state_dict_holds_each_weight_once(tiny):
     assert all(k.startswith('model.') for k in keys), keys[:3]
     assert not any(k.startswith('model.pooler.') for k in keys)
     assert len(enc.layers) == 3
+
+
+@pytest.mark.parametrize('task', ['det', 'seg'])
+def test_dense_models_adopt_tokenizer_and_check_vocab_at_build(tiny, task):
+    """Detector and segmentor build their text encoder as the classifier
+    does: a pretrained one brings its tokenizer, and a vocab_size below
+    the tokenizer's ids is an error naming both."""
+    from mmfusion.models.tokenizers import HFTokenizer
+    if task == 'det':
+        from test_models.test_detector import detector_cfg as make_cfg
+    else:
+        from test_models.test_segmentor import segmentor_cfg as make_cfg
+    hf = dict(type='HFTextEncoder', pretrained=str(tiny), trainable_layers=1)
+    model = MODELS.build(make_cfg(text_encoder=hf))
+    assert isinstance(model.data_preprocessor.tokenizer, HFTokenizer)
+    small = dict(type='RNNTextEncoder', embed_dims=8, hidden_dims=8,
+                 vocab_size=10)
+    with pytest.raises(ValueError, match='vocab_size=10 .* max_vocab_size'
+                       '=50'):
+        MODELS.build(make_cfg(text_encoder=small))

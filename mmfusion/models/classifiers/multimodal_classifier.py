@@ -8,10 +8,10 @@ from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from mmfusion.models.fusions.base_fusion import MAP, FusionOutput
-from mmfusion.models.tokenizers import adopt_text_encoder_tokenizer
 from mmfusion.models.utils.fusion_builder import (ModuleCfg, build_fusions,
                                                   build_image_trunk,
                                                   build_module,
+                                                  build_text_encoder,
                                                   fusion_input_kind,
                                                   image_maps, level_fusions)
 from mmfusion.registry import MODELS
@@ -101,27 +101,8 @@ class MultimodalClassifier(BaseModel):
         self.image_encoder, self.neck, channels = build_image_trunk(
             image_encoder, neck)
         self.image_channels: Tuple[int, ...] = channels
-        text_defaults = {}
-        tokenizer = getattr(self.data_preprocessor, 'tokenizer', None)
-        if tokenizer is not None:
-            text_defaults['vocab_size'] = tokenizer.max_vocab_size
-        self.text_encoder = build_module(text_encoder, **text_defaults)
-        # A pretrained text encoder brings its own tokenizer.
-        adopt_text_encoder_tokenizer(self.data_preprocessor,
-                                     self.text_encoder)
-        tokenizer = getattr(self.data_preprocessor, 'tokenizer', None)
-        vocab_size = getattr(self.text_encoder, 'vocab_size', None)
-        if (tokenizer is not None and isinstance(vocab_size, int)
-                and vocab_size < tokenizer.max_vocab_size):
-            raise ValueError(
-                f'the text encoder has vocab_size={vocab_size} but the '
-                f'tokenizer makes ids up to max_vocab_size='
-                f'{tokenizer.max_vocab_size}: raise vocab_size or leave it '
-                'out of the config (it then follows the tokenizer)')
-        if not hasattr(self.text_encoder, 'out_dim'):
-            raise AttributeError(f'the text encoder '
-                                 f'{type(self.text_encoder).__name__} has no '
-                                 '`out_dim`')
+        self.text_encoder = build_text_encoder(text_encoder,
+                                               self.data_preprocessor)
 
         self.image_kind: str = fusion_input_kind(fusion, fusion_input)
         self.fusion = build_fusions(fusion, self.image_channels,

@@ -13,6 +13,7 @@ from mmfusion.models.fusions.base_fusion import MAP, FusionOutput
 from mmfusion.models.utils.fusion_builder import (ModuleCfg, build_fusions,
                                                   build_image_trunk,
                                                   build_module,
+                                                  build_text_encoder,
                                                   fusion_input_kind,
                                                   image_maps, level_fusions,
                                                   probe_image_maps)
@@ -107,15 +108,8 @@ class TextConditionedDetector(SingleStageDetector):
             image_encoder, neck)
         self.image_channels: Tuple[int, ...] = channels
 
-        text_defaults = {}
-        tokenizer = getattr(self.data_preprocessor, 'tokenizer', None)
-        if tokenizer is not None:
-            text_defaults['vocab_size'] = tokenizer.max_vocab_size
-        self.text_encoder = build_module(text_encoder, **text_defaults)
-        if not hasattr(self.text_encoder, 'out_dim'):
-            raise AttributeError(f'the text encoder '
-                                 f'{type(self.text_encoder).__name__} has no '
-                                 '`out_dim`')
+        self.text_encoder = build_text_encoder(text_encoder,
+                                               self.data_preprocessor)
 
         # Dense heads need a fused map per level, all of one map_dim.
         fusion_input_kind(fusion, MAP)

@@ -46,6 +46,42 @@ def build_module(cfg: ModuleCfg, **defaults) -> nn.Module:
     return MODELS.build(cfg)
 
 
+def build_text_encoder(text_encoder: ModuleCfg,
+                       data_preprocessor: Optional[nn.Module]) -> nn.Module:
+    """The text encoder of a model whose data preprocessor tokenizes.
+
+    - Its ``vocab_size`` defaults to the tokenizer's ``max_vocab_size``;
+    - a pretrained encoder that brings its own tokenizer (``model/
+      text_encoder=minilm``) gives it to the preprocessor
+      (:func:`~mmfusion.models.tokenizers.adopt_text_encoder_tokenizer`);
+    - a ``vocab_size`` below the tokenizer's ids fails here, not as an index
+      error in the first forward, and so does an encoder without
+      ``out_dim`` (the fusion blocks are sized by it).
+    """
+    from mmfusion.models.tokenizers import adopt_text_encoder_tokenizer
+    text_defaults = {}
+    tokenizer = getattr(data_preprocessor, 'tokenizer', None)
+    if tokenizer is not None:
+        text_defaults['vocab_size'] = tokenizer.max_vocab_size
+    encoder = build_module(text_encoder, **text_defaults)
+    if data_preprocessor is not None:
+        adopt_text_encoder_tokenizer(data_preprocessor, encoder)
+    tokenizer = getattr(data_preprocessor, 'tokenizer', None)
+    vocab_size = getattr(encoder, 'vocab_size', None)
+    max_ids = getattr(tokenizer, 'max_vocab_size', None)
+    if isinstance(vocab_size, int) and isinstance(max_ids, int) and \
+            vocab_size < max_ids:
+        raise ValueError(
+            f'the text encoder has vocab_size={vocab_size} but the '
+            f'tokenizer makes ids up to max_vocab_size={max_ids}: raise '
+            'vocab_size or leave it out of the config (it then follows the '
+            'tokenizer)')
+    if not hasattr(encoder, 'out_dim'):
+        raise AttributeError(f'the text encoder {type(encoder).__name__} has '
+                             'no `out_dim`')
+    return encoder
+
+
 def image_maps(image_encoder: nn.Module, img: Tensor,
                neck: Optional[nn.Module] = None) -> Tuple[Tensor, ...]:
     """The image levels of ``img``.
