@@ -38,7 +38,6 @@ ODVG grounding format, :class:`~mmfusion.datasets.GroundingDataset`).
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
@@ -46,11 +45,12 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from tqdm import tqdm
 
+from .base_generator import BaseShapesGenerator
 from .phrases import OPPOSITE_SIDE, SIDE_AXIS, SIDES, Query, side_mask
 from .renderer import render_scene_image
 from .scene import (COLOURS, SHAPES, SIZES, ObjectSpec, ShapeObject,
-                    centre_mask, choice, object_margin, pick_centre,
-                    random_size, sample_radius, shuffled)
+                    centre_mask, choice, pick_centre, random_size,
+                    sample_radius, shuffled)
 
 #: Phrase types of the main subset, in quad order.
 PHRASE_TYPES: Tuple[str, ...] = ('colour', 'shape', 'colour_shape', 'size',
@@ -103,7 +103,7 @@ class GroundingQuad:
     samples: List[Tuple[int, str, str, List[int]]]
 
 
-class ShapesGroundingGenerator:
+class ShapesGroundingGenerator(BaseShapesGenerator):
     """Build the shapes grounding benchmark; same settings give the same
     bytes.
 
@@ -124,68 +124,19 @@ class ShapesGroundingGenerator:
         seed: base seed.
     """
 
+    SUBSETS = GROUNDING_SUBSETS
+    PHASES = PHASES
+    MIN_IMAGE_SIZE = 32
+    OBJECTS_REASON = 'an image holds the objects of both phrases'
+    SEED_PREFIX = 'grounding/'
+    split_name = staticmethod(grounding_split_name)
+
     def __init__(self, image_size: int = 96, min_objects: int = 2,
                  max_objects: int = 6, train_quads: int = 6000,
                  val_quads: int = 100, test_quads: int = 250,
                  control_quads: int = 750, seed: int = 0) -> None:
-        if image_size < 32:
-            raise ValueError(f'image_size must be at least 32, got '
-                             f'{image_size}')
-        if not 2 <= min_objects <= max_objects:
-            raise ValueError('need 2 <= min_objects <= max_objects (an image '
-                             'holds the objects of both phrases), got '
-                             f'min_objects={min_objects}, '
-                             f'max_objects={max_objects}')
-        for name, value in (('train_quads', train_quads),
-                            ('val_quads', val_quads),
-                            ('test_quads', test_quads),
-                            ('control_quads', control_quads)):
-            if value < 0:
-                raise ValueError(f'{name} must be >= 0, got {value}')
-        if seed < 0:
-            raise ValueError(f'seed must be >= 0, got {seed}')
-        self.image_size = int(image_size)
-        self.min_objects = int(min_objects)
-        self.max_objects = int(max_objects)
-        self.train_quads = int(train_quads)
-        self.val_quads = int(val_quads)
-        self.test_quads = int(test_quads)
-        self.control_quads = int(control_quads)
-        self.seed = int(seed)
-        self.margin = object_margin(self.image_size)
-
-    # ------------------------------------------------------------------ API
-    def settings(self) -> dict:
-        """All constructor arguments as a plain dict (hashed for folders)."""
-        return {
-            'image_size': self.image_size,
-            'min_objects': self.min_objects,
-            'max_objects': self.max_objects,
-            'train_quads': self.train_quads,
-            'val_quads': self.val_quads,
-            'test_quads': self.test_quads,
-            'control_quads': self.control_quads,
-            'seed': self.seed,
-        }
-
-    def splits(self) -> List[Tuple[str, str, str, int]]:
-        """``(split name, subset, phase, quads)`` of every split written."""
-        quads = {'train': self.train_quads, 'val': self.val_quads,
-                 'test': self.test_quads}
-        out = []
-        for subset in GROUNDING_SUBSETS:
-            for phase in PHASES:
-                n = quads[phase]
-                if subset == 'control' and phase == 'train':
-                    n = self.control_quads
-                out.append((grounding_split_name(subset, phase), subset,
-                            phase, n))
-        return out
-
-    def split_rng(self, name: str) -> np.random.Generator:
-        """The generator of split ``name``, from ``(seed, crc32(name))``."""
-        key = zlib.crc32(f'grounding/{name}'.encode())
-        return np.random.default_rng(np.random.SeedSequence([self.seed, key]))
+        super().__init__(image_size, min_objects, max_objects, train_quads,
+                         val_quads, test_quads, control_quads, seed)
 
     def iter_quads(self, name: str) -> Iterator[GroundingQuad]:
         """The quads of split ``name``, in file order."""

@@ -49,7 +49,6 @@ folders are untouched):
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Tuple, Union
@@ -58,11 +57,11 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from .base_generator import BaseShapesGenerator
 from .renderer import render_scene, render_scene_image
-from .scene import (COLOURS, SHAPES, ObjectSpec, ShapeObject,
-                    centre_mask, choice, choose_distinct, object_margin,
-                    pick_centre, place_scene, random_size, relation_mask,
-                    sample_radius, shuffled)
+from .scene import (COLOURS, SHAPES, ObjectSpec, ShapeObject, centre_mask,
+                    choice, choose_distinct, pick_centre, place_scene,
+                    random_size, relation_mask, sample_radius, shuffled)
 
 #: Segmentation classes of the binary target, in index order.
 REFSEG_CLASSES: Tuple[str, ...] = ('background', 'referred')
@@ -125,7 +124,7 @@ class RefImage:
     phrases: List[Tuple[str, str, Tuple[int, ...]]]
 
 
-class ShapesRefSegGenerator:
+class ShapesRefSegGenerator(BaseShapesGenerator):
     """Build the referring-segmentation splits; same settings, same bytes.
 
     Each split draws from its own generator seeded from ``(seed,
@@ -145,68 +144,19 @@ class ShapesRefSegGenerator:
         seed: base seed.
     """
 
+    SUBSETS = REFSEG_SUBSETS
+    PHASES = REFSEG_PHASES
+    MIN_IMAGE_SIZE = 32
+    MAX_OBJECTS = len(COUNT_WORDS)
+    SEED_PREFIX = 'refseg/'
+    split_name = staticmethod(refseg_split_name)
+
     def __init__(self, image_size: int = 64, min_objects: int = 2,
                  max_objects: int = 6, train_quads: int = 3000,
                  val_quads: int = 125, test_quads: int = 250,
                  control_quads: int = 375, seed: int = 0) -> None:
-        if image_size < 32:
-            raise ValueError(f'image_size must be at least 32, got '
-                             f'{image_size}')
-        if not 2 <= min_objects <= max_objects <= len(COUNT_WORDS):
-            raise ValueError(
-                'need 2 <= min_objects <= max_objects <= '
-                f'{len(COUNT_WORDS)}, got min_objects={min_objects}, '
-                f'max_objects={max_objects}')
-        for name, value in (('train_quads', train_quads),
-                            ('val_quads', val_quads),
-                            ('test_quads', test_quads),
-                            ('control_quads', control_quads)):
-            if value < 0:
-                raise ValueError(f'{name} must be >= 0, got {value}')
-        if seed < 0:
-            raise ValueError(f'seed must be >= 0, got {seed}')
-        self.image_size = int(image_size)
-        self.min_objects = int(min_objects)
-        self.max_objects = int(max_objects)
-        self.train_quads = int(train_quads)
-        self.val_quads = int(val_quads)
-        self.test_quads = int(test_quads)
-        self.control_quads = int(control_quads)
-        self.seed = int(seed)
-        self.margin = object_margin(self.image_size)
-
-    # ------------------------------------------------------------------ API
-    def settings(self) -> dict:
-        """All constructor arguments (hashed for the folder name)."""
-        return {
-            'image_size': self.image_size,
-            'min_objects': self.min_objects,
-            'max_objects': self.max_objects,
-            'train_quads': self.train_quads,
-            'val_quads': self.val_quads,
-            'test_quads': self.test_quads,
-            'control_quads': self.control_quads,
-            'seed': self.seed,
-        }
-
-    def splits(self) -> List[Tuple[str, str, str, int]]:
-        """``(split name, subset, phase, quads)`` of every split."""
-        sizes = {'train': self.train_quads, 'val': self.val_quads,
-                 'test': self.test_quads}
-        out = []
-        for subset in REFSEG_SUBSETS:
-            for phase in REFSEG_PHASES:
-                n = sizes[phase]
-                if subset != 'main' and phase == 'train':
-                    n = self.control_quads
-                out.append((refseg_split_name(subset, phase), subset, phase,
-                            n))
-        return out
-
-    def split_rng(self, name: str) -> np.random.Generator:
-        """The generator of split ``name``."""
-        return np.random.default_rng(np.random.SeedSequence(
-            [self.seed, zlib.crc32(f'refseg/{name}'.encode())]))
+        super().__init__(image_size, min_objects, max_objects, train_quads,
+                         val_quads, test_quads, control_quads, seed)
 
     def iter_images(self, name: str) -> Iterator[RefImage]:
         """The images of split ``name`` with their phrases, in file order."""

@@ -33,7 +33,6 @@ tasks. See :meth:`ShapesGenerator.generate` for the files written.
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import (Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
@@ -42,11 +41,12 @@ from typing import (Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
 import numpy as np
 from tqdm import tqdm
 
+from .base_generator import BaseShapesGenerator
 from .renderer import render_scene_image
 from .scene import (COLOURS, OPPOSITE, RELATIONS, SHAPES, SIZES, ObjectSpec,
                     ShapeObject, centre_mask, choice, choose_distinct,
-                    object_margin, pick_centre, place_scene, random_size,
-                    relation_mask, sample_radius, shuffled)
+                    pick_centre, place_scene, random_size, relation_mask,
+                    sample_radius, shuffled)
 
 #: Class names, in index order (``classes.txt``).
 CLASSES: Tuple[str, ...] = ('no', 'yes')
@@ -118,7 +118,7 @@ class SplitData:
     samples: List[dict] = field(default_factory=list)
 
 
-class ShapesGenerator:
+class ShapesGenerator(BaseShapesGenerator):
     """Build the shapes benchmark; same settings give the same bytes.
 
     Each split draws from its own ``numpy`` generator seeded from ``(seed,
@@ -137,67 +137,18 @@ class ShapesGenerator:
         seed: base seed.
     """
 
+    SUBSETS = SUBSETS
+    PHASES = PHASES
+    MIN_IMAGE_SIZE = 16
+    OBJECTS_REASON = 'position questions refer to two objects'
+    split_name = staticmethod(split_name)
+
     def __init__(self, image_size: int = 64, min_objects: int = 2,
                  max_objects: int = 6, train_quads: int = 12000,
                  val_quads: int = 500, test_quads: int = 1000,
                  control_quads: int = 1500, seed: int = 0) -> None:
-        if image_size < 16:
-            raise ValueError(f'image_size must be at least 16, got '
-                             f'{image_size}')
-        if not 2 <= min_objects <= max_objects:
-            raise ValueError('need 2 <= min_objects <= max_objects (position '
-                             'questions refer to two objects), got '
-                             f'min_objects={min_objects}, '
-                             f'max_objects={max_objects}')
-        for name, value in (('train_quads', train_quads),
-                            ('val_quads', val_quads),
-                            ('test_quads', test_quads),
-                            ('control_quads', control_quads)):
-            if value < 0:
-                raise ValueError(f'{name} must be >= 0, got {value}')
-        if seed < 0:
-            raise ValueError(f'seed must be >= 0, got {seed}')
-        self.image_size = int(image_size)
-        self.min_objects = int(min_objects)
-        self.max_objects = int(max_objects)
-        self.train_quads = int(train_quads)
-        self.val_quads = int(val_quads)
-        self.test_quads = int(test_quads)
-        self.control_quads = int(control_quads)
-        self.seed = int(seed)
-        self.margin = object_margin(self.image_size)
-
-    # ------------------------------------------------------------------ API
-    def settings(self) -> dict:
-        """All constructor arguments as a plain dict (hashed for folders)."""
-        return {
-            'image_size': self.image_size,
-            'min_objects': self.min_objects,
-            'max_objects': self.max_objects,
-            'train_quads': self.train_quads,
-            'val_quads': self.val_quads,
-            'test_quads': self.test_quads,
-            'control_quads': self.control_quads,
-            'seed': self.seed,
-        }
-
-    def splits(self) -> List[Tuple[str, str, str, int]]:
-        """``(split name, subset, phase, quads)`` of every split written."""
-        quads = {'train': self.train_quads, 'val': self.val_quads,
-                 'test': self.test_quads}
-        out = []
-        for subset in SUBSETS:
-            for phase in PHASES:
-                n = quads[phase]
-                if subset != 'main' and phase == 'train':
-                    n = self.control_quads
-                out.append((split_name(subset, phase), subset, phase, n))
-        return out
-
-    def split_rng(self, name: str) -> np.random.Generator:
-        """The generator of split ``name``, from ``(seed, crc32(name))``."""
-        return np.random.default_rng(
-            np.random.SeedSequence([self.seed, zlib.crc32(name.encode())]))
+        super().__init__(image_size, min_objects, max_objects, train_quads,
+                         val_quads, test_quads, control_quads, seed)
 
     def iter_quads(self, name: str) -> Iterator[Quad]:
         """The quads of split ``name``, in file order."""

@@ -3,7 +3,7 @@ channels and rename the colours the text mentions to match."""
 from __future__ import annotations
 
 import itertools
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 from mmcv.transforms import BaseTransform
