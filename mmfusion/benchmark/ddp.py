@@ -65,6 +65,8 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
+from mmfusion.apis.runner_config import cpu_ddp_wrapper_args
+
 from .common import (build_optimizer, build_task_parts, median, next_batches,
                      task_config)
 
@@ -225,9 +227,8 @@ def _worker(rank: int, world_size: int, port: int, spec: _Spec,
                 world_size=world_size,
                 timeout=datetime.timedelta(seconds=spec.timeout_s))
             # device_ids=None: DDP rejects device ids for CPU modules.
-            wrapped = MMDistributedDataParallel(module=model,
-                                                device_ids=None,
-                                                **spec.ddp_kwargs)
+            wrapped = MMDistributedDataParallel(
+                module=model, **{**spec.ddp_kwargs, 'device_ids': None})
         optimizer = build_optimizer(model, SimpleNamespace(
             optim_wrapper=SimpleNamespace(optimizer=dict(spec.optimizer))))
         phases: Dict[str, List[float]] = {}
@@ -345,16 +346,6 @@ def run_world(world_size: int, spec: _Spec, timeout_s: float = 300.0,
     return reported[0][0]
 
 
-def _cpu_ddp_kwargs(cfg) -> Dict[str, Any]:
-    """The DDP arguments a CPU training run of ``cfg`` gets from
-    ``tools/train.py`` (``cpu_ddp_wrapper_args``; device ids aside, which
-    the wrapper here is given itself)."""
-    from mmfusion.apis.runner_config import cpu_ddp_wrapper_args
-    args = dict(cpu_ddp_wrapper_args(cfg))
-    args.pop('device_ids', None)
-    return args
-
-
 def run_ddp_scaling(quick: bool = False, overrides: Sequence[str] = (),
                     data_root: Optional[str] = None,
                     steps: Optional[int] = None,
@@ -434,8 +425,8 @@ def run_ddp_scaling(quick: bool = False, overrides: Sequence[str] = (),
                  optimizer=dict(cfg.optim_wrapper.optimizer),
                  max_norm=clip.get('max_norm'), warmup=warmup,
                  timeout_s=timeout_s, hook=worker_hook,
-                 ddp_kwargs=dict(_cpu_ddp_kwargs(cfg) if ddp_kwargs is None
-                                 else ddp_kwargs))
+                 ddp_kwargs=dict(cpu_ddp_wrapper_args(cfg)
+                                 if ddp_kwargs is None else ddp_kwargs))
     # 'apart': 2 processes, each its half of every batch, no process group.
     times: Dict[Any, List[float]] = {1: [], 2: [], 'apart': []}
     phases: Dict[int, Dict[str, List[float]]] = {1: {}, 2: {}}

@@ -14,9 +14,10 @@ three ways, in one process so that machine noise largely cancels:
 
 The hand loop and the Runner take turns (``rounds`` times each) and each
 figure is the median over all its rounds' iterations, so a drift in machine
-speed during the measurement does not bias the ratio. ``data/wait_fraction`` is mmengine's own ``data_time`` over
-``time`` (:class:`~mmengine.hooks.IterTimerHook`) summed over the timed
-iterations of the Runner.
+speed during the measurement does not bias the ratio.
+``data/wait_fraction`` is mmengine's own ``data_time`` over ``time``
+(:class:`~mmengine.hooks.IterTimerHook`) summed over the timed iterations
+of the Runner.
 """
 from __future__ import annotations
 

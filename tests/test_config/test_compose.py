@@ -180,8 +180,10 @@ def test_cpu_data_parallel_gets_one_gradient_bucket():
         '+model_wrapper_cfg.broadcast_buffers=true'])
     wrapper = prepare_cfg(cfg, path, launcher='pytorch').model_wrapper_cfg
     assert wrapper.bucket_cap_mb == 8 and wrapper.broadcast_buffers is True
-    from mmfusion.benchmark.ddp import _cpu_ddp_kwargs
-    assert _cpu_ddp_kwargs({'env_cfg': {'cpu_ddp_bucket_cap_mb': 64}}) == \
-        {'broadcast_buffers': False, 'bucket_cap_mb': 64}
+    # The DDP benchmark wraps its model with the same arguments.
+    from mmfusion.apis.runner_config import cpu_ddp_wrapper_args
+    assert cpu_ddp_wrapper_args({'env_cfg': {'cpu_ddp_bucket_cap_mb': 64}}) \
+        == {'device_ids': None, 'broadcast_buffers': False,
+            'bucket_cap_mb': 64}
     cfg, path = compose_and_check(exp)
     assert 'model_wrapper_cfg' not in prepare_cfg(cfg, path)

@@ -102,6 +102,9 @@ class CachedCompose(BaseTransform):
         cleared (``clear_cache()``, where they have one)."""
         before = len(self._cache)
         for idx in range(len(dataset)):
+            if self.max_size is not None and len(self._cache) >= \
+                    self.max_size:
+                break  # the rest would run now and again when loaded
             if idx not in self._cache:
                 dataset.prepare_data(idx)
         if len(self._cache) >= len(dataset):
