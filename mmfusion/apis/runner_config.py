@@ -116,10 +116,11 @@ def cpu_ddp_wrapper_args(cfg) -> dict:
 
 
 def build_mmengine_cfg(cfg: DictConfig, config_path: Path) -> Config:
-    """The Config handed to ``Runner.from_cfg`` (tuples where needed)."""
-    threads = OmegaConf.select(cfg, 'env_cfg.torch_num_threads')
-    if threads:
-        torch.set_num_threads(int(threads))
+    """The Config handed to ``Runner.from_cfg`` (tuples where needed).
+
+    Pure: the process-wide ``env_cfg`` settings (threads) are applied by the
+    Runner (:func:`mmfusion.utils.set_torch_threads`).
+    """
     # No filename: the Runner then dumps its copy as WORK_DIR/<timestamp>.py
     # instead of overwriting our resolved `config.yaml` with a YAML that
     # holds Python tuples.

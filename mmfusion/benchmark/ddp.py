@@ -406,16 +406,10 @@ def run_ddp_scaling(quick: bool = False, overrides: Sequence[str] = (),
     overrides = list(overrides)
     if data_root is not None:
         overrides.append(f'data_root={data_root}')
-    # task_config applies env_cfg.torch_num_threads to this process; the
-    # children set their own, so give the caller its setting back.
-    threads = torch.get_num_threads()
-    try:
-        cfg = task_config('cls', overrides)
-        parts = build_task_parts(cfg)
-        # The same batches for both settings, built once, here.
-        batches = next_batches(parts.loader, warmup + steps)
-    finally:
-        torch.set_num_threads(threads)
+    cfg = task_config('cls', overrides)
+    parts = build_task_parts(cfg)
+    # The same batches for both settings, built once, here.
+    batches = next_batches(parts.loader, warmup + steps)
     global_batch = len(batches[0]['data_samples'])
     if global_batch % 2:
         raise ValueError(f'the global batch ({global_batch}) must be even '

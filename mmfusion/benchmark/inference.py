@@ -228,9 +228,8 @@ def _run_task(task: str, overrides_by_task: Mapping[str, Sequence[str]],
         overrides.append(f'data_root={data_root}')
     inferencer, pairs = build_task_inferencer(task, overrides, work_dir,
                                               device)
-    # Composing the config applies its env_cfg.torch_num_threads to the
-    # whole process; time at the thread count asked for instead, so the
-    # figures do not depend on which config was built last.
+    # Timed at the thread count asked for (not the config's
+    # env_cfg.torch_num_threads), whatever ran before in this process.
     torch.set_num_threads(threads)
     results: Dict[str, float] = {}
     for bs in BATCH_SIZES:

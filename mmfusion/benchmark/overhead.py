@@ -26,9 +26,10 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
 
-import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
+
+from mmfusion.utils.setup_env import set_torch_threads
 
 from .common import (build_optimizer, build_task_parts, median, next_batches,
                      task_config, train_step_fn)
@@ -161,6 +162,8 @@ def measure_task(task: str, iters: int = 100, warmup: int = 20,
     ``time/<task>/runner_s``); with ``flops``, also the counted FLOPs of
     one training step (``flops/<task>/train_step``)."""
     cfg = task_config(task, overrides)
+    # The hand loop runs at the thread count the Runner sets up.
+    set_torch_threads(cfg.env_cfg)
     # Hand, Runner, hand, Runner: this machine's speed drifts by 10-20 %
     # over a minute (a shared host), so each figure pools two rounds
     # that bracket the other's.

@@ -237,13 +237,9 @@ def build_cls_model(fusion: str, max_tokens: int,
             f'model.data_preprocessor.tokenizer.max_length={max_tokens}']
     if data_root is not None:
         ours.append(f'data_root={data_root}')
-    threads = torch.get_num_threads()
-    try:
-        cfg = task_config('cls', ours + list(overrides))
-    finally:
-        # build_mmengine_cfg applies env_cfg.torch_num_threads; the caller
-        # chose the thread count the figures are measured with.
-        torch.set_num_threads(threads)
+    # Measured at the caller's thread count (composing a config does not
+    # apply its env_cfg.torch_num_threads; only a Runner does).
+    cfg = task_config('cls', ours + list(overrides))
     torch.manual_seed(seed)
     model = MODELS.build(copy.deepcopy(cfg.model))
     encoder = getattr(model, 'text_encoder', None)

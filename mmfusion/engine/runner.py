@@ -41,6 +41,7 @@ from mmfusion.utils.checkpoint import (CheckpointSaveError, atomic_save,
                                        install_mmengine_loader, load_weights,
                                        safe_load_checkpoint)
 from mmfusion.utils.rng import get_rng_state
+from mmfusion.utils.setup_env import set_torch_threads
 
 
 class NonFiniteWeightsError(RuntimeError):
@@ -99,6 +100,11 @@ class MMFusionRunner(Runner):
     default False) makes loading weights fail on any mismatch."""
 
     _loaded_resume_state: Optional[dict] = None
+
+    def setup_env(self, env_cfg: dict) -> None:
+        """mmengine's environment set-up, plus ``torch_num_threads``."""
+        super().setup_env(env_cfg)
+        set_torch_threads(env_cfg)
 
     # ------------------------------------------------------------ loading
     def _read_checkpoint(self, filename: str,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Mapping, Optional
 
 import torch
 
@@ -38,6 +38,18 @@ def register_all_modules(init_default_scope: bool = True,
     if init_default_scope:
         from mmengine.registry import init_default_scope as _init
         _init('mmfusion')
+
+
+def set_torch_threads(env_cfg: Optional[Mapping]) -> None:
+    """Apply ``env_cfg.torch_num_threads`` (when set) to this process.
+
+    A process-wide setting, applied by :class:`MMFusionRunner` when it sets
+    up its environment (as mmengine applies ``mp_cfg``), so composing or
+    converting a config never changes the caller's thread count.
+    """
+    threads = (env_cfg or {}).get('torch_num_threads')
+    if threads:
+        torch.set_num_threads(int(threads))
 
 
 def resolve_dist_backend(backend: Optional[str]) -> str:

@@ -6,7 +6,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import torch
 
 from mmfusion.registry import MODELS
 from . import test_fusions as contract
@@ -88,11 +87,7 @@ def test_example_from_a_config_with_custom_imports(clean_registry, tmp_path,
     cfg, path = compose_and_check(str(exp), ['model/fusion=text_gate',
                                              'model.fusion.out_dim=32'])
     assert cfg.model.fusion.type == NAME
-    threads = torch.get_num_threads()
-    try:  # build_mmengine_cfg applies the config's env_cfg threads
-        model = ROOT_MODELS.build(build_mmengine_cfg(cfg, path).model)
-    finally:
-        torch.set_num_threads(threads)
+    model = ROOT_MODELS.build(build_mmengine_cfg(cfg, path).model)
     assert type(model.fusion).__name__ == NAME
     assert model.fusion.out_dim == 32 == model.head.in_channels
     # Its settings are checked like a packaged block's.
