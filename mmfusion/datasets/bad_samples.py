@@ -18,9 +18,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from mmengine.logging import print_log
+
+
+#: Values of the datasets' ``check_images`` option.
+CHECK_IMAGES = ('exists', 'decode')
 
 
 class DataError(ValueError):
@@ -40,8 +44,9 @@ class BadSampleMixin:
     """Bad-sample bookkeeping for a ``BaseDataset`` (see module docstring).
 
     Subclasses call :meth:`_init_bad_samples` before
-    ``BaseDataset.__init__``, :meth:`_bad` for each bad line they meet in
-    ``load_data_list`` (which raises unless skipping) and
+    ``BaseDataset.__init__``, read their annotation file with
+    :meth:`_annotation_lines`, call :meth:`_bad` for each bad line they meet
+    in ``load_data_list`` (which raises unless skipping) and
     :meth:`_missing_image` for each line whose image does not exist, then
     :meth:`_finish_build` (or :meth:`_check_bad_fraction`);
     ``prepare_data`` is wrapped here. Data infos should hold ``ann_line``
@@ -53,7 +58,14 @@ class BadSampleMixin:
     max_bad_fraction: float = 0.01
 
     def _init_bad_samples(self, skip_bad_samples: bool,
-                          max_bad_fraction: float) -> None:
+                          max_bad_fraction: float,
+                          check_images: str = 'exists') -> None:
+        """Check and keep the options; ``check_images`` is one of
+        :data:`CHECK_IMAGES`."""
+        if check_images not in CHECK_IMAGES:
+            raise ValueError(f'check_images must be one of {CHECK_IMAGES}, '
+                             f'got {check_images!r}')
+        self.check_images = check_images
         if not 0 <= float(max_bad_fraction) <= 1:
             raise ValueError('max_bad_fraction must be in [0, 1], got '
                              f'{max_bad_fraction}')
@@ -69,6 +81,27 @@ class BadSampleMixin:
         self.bad_samples.append(message)
         print_log(f'skipping a bad sample: {message}', logger='current',
                   level=logging.WARNING)
+
+    def _annotation_lines(self, path: str
+                          ) -> Iterator[Tuple[int, Optional[str]]]:
+        """``(line number, text)`` of each non-blank line of ``path``.
+
+        A line that is not UTF-8 goes to :meth:`_bad` (which raises unless
+        skipping) and comes out as ``(line number, None)``, so that callers
+        count it among the file's samples. Blank lines (e.g. a trailing
+        one) are left out.
+        """
+        with open(path, 'rb') as f:
+            for lineno, raw in enumerate(f, start=1):
+                try:
+                    line = raw.decode('utf-8')
+                except UnicodeDecodeError as err:
+                    self._bad(f'{path}:{lineno}: not UTF-8 text ({err}); '
+                              'save the file as UTF-8.')
+                    yield lineno, None
+                    continue
+                if line.strip():
+                    yield lineno, line
 
     def _missing_image(self, message: str, missing: List[str]) -> None:
         """A line whose image does not exist: noted in ``missing`` (for

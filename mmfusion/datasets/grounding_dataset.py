@@ -121,11 +121,8 @@ class GroundingDataset(BadSampleMixin, BaseDataset):
                  max_bad_fraction: float = 0.01,
                  check_images: str = 'exists',
                  **kwargs: Any) -> None:
-        if check_images not in ('exists', 'decode'):
-            raise ValueError("check_images must be 'exists' or 'decode', got "
-                             f'{check_images!r}')
-        self.check_images = check_images
-        self._init_bad_samples(skip_bad_samples, max_bad_fraction)
+        self._init_bad_samples(skip_bad_samples, max_bad_fraction,
+                               check_images)
         if not ann_file:
             raise ValueError('GroundingDataset needs ann_file (an ODVG jsonl '
                              'file with one image a line)')
@@ -179,28 +176,20 @@ class GroundingDataset(BadSampleMixin, BaseDataset):
         missing: List[str] = []
         total = 0
         decoded: Dict[str, str] = {}  # image path -> why it does not decode
-        with open(path, 'rb') as f:
-            for lineno, raw in enumerate(f, start=1):
-                try:
-                    line = raw.decode('utf-8')
-                except UnicodeDecodeError as err:
-                    total += 1
-                    self._bad(f'{path}:{lineno}: not UTF-8 text ({err}); '
-                              'save the file as UTF-8.')
-                    continue
-                if not line.strip():
-                    continue  # blank lines (e.g. a trailing one) are fine
-                total += 1
-                try:
-                    samples = self._parse_line(line, f'{path}:{lineno}',
-                                               base, decoded)
-                except MissingImageError as err:
-                    self._missing_image(str(err), missing)
-                    continue
-                except DataError as err:
-                    self._bad(str(err))
-                    continue
-                records.append((lineno, samples))
+        for lineno, line in self._annotation_lines(path):
+            total += 1
+            if line is None:
+                continue
+            try:
+                samples = self._parse_line(line, f'{path}:{lineno}',
+                                           base, decoded)
+            except MissingImageError as err:
+                self._missing_image(str(err), missing)
+                continue
+            except DataError as err:
+                self._bad(str(err))
+                continue
+            records.append((lineno, samples))
         if 'classes' not in self._metainfo:
             cats = sorted({c for _, rec in records for s in rec
                            for _, c in s['boxes']})

@@ -98,11 +98,8 @@ class MultimodalClsDataset(BadSampleMixin, BaseDataset):
                  max_bad_fraction: float = 0.01,
                  check_images: str = 'exists',
                  **kwargs: Any) -> None:
-        if check_images not in ('exists', 'decode'):
-            raise ValueError("check_images must be 'exists' or 'decode', got "
-                             f'{check_images!r}')
-        self.check_images = check_images
-        self._init_bad_samples(skip_bad_samples, max_bad_fraction)
+        self._init_bad_samples(skip_bad_samples, max_bad_fraction,
+                               check_images)
         if not ann_file:
             raise ValueError('MultimodalClsDataset needs ann_file (a jsonl '
                              'file with one sample a line)')
@@ -146,25 +143,17 @@ class MultimodalClsDataset(BadSampleMixin, BaseDataset):
         self.bad_samples = []
         data_list, missing, total = [], [], 0
         self._decoded: dict = {}
-        with open(path, 'rb') as f:
-            for lineno, raw in enumerate(f, start=1):
-                try:
-                    line = raw.decode('utf-8')
-                except UnicodeDecodeError as err:
-                    total += 1
-                    self._bad(f'{path}:{lineno}: not UTF-8 text ({err}); '
-                              'save the file as UTF-8.')
-                    continue
-                if not line.strip():
-                    continue  # blank lines (e.g. a trailing one) are fine
-                total += 1
-                try:
-                    data_list.append(self._parse_line(line, path, lineno,
-                                                      base, class_index))
-                except MissingImageError as err:
-                    self._missing_image(str(err), missing)
-                except DataError as err:
-                    self._bad(str(err))
+        for lineno, line in self._annotation_lines(path):
+            total += 1
+            if line is None:
+                continue
+            try:
+                data_list.append(self._parse_line(line, path, lineno,
+                                                  base, class_index))
+            except MissingImageError as err:
+                self._missing_image(str(err), missing)
+            except DataError as err:
+                self._bad(str(err))
         del self._decoded
         self._finish_build(total, missing, path,
                            'one {"image": ..., "text": ..., "label": ...} '

@@ -149,11 +149,8 @@ class RefSegDataset(BadSampleMixin, BaseDataset):
             metainfo['label_classes'] = label_names
         self.allow_missing_mask = allow_missing_mask
         self.check_values = check_values
-        if check_images not in ('exists', 'decode'):
-            raise ValueError("check_images must be 'exists' or 'decode', got "
-                             f'{check_images!r}')
-        self.check_images = check_images
-        self._init_bad_samples(skip_bad_samples, max_bad_fraction)
+        self._init_bad_samples(skip_bad_samples, max_bad_fraction,
+                               check_images)
         super().__init__(ann_file=ann_file, metainfo=metainfo,
                          data_root=data_root, pipeline=list(pipeline),
                          test_mode=test_mode, indices=indices,
@@ -197,29 +194,21 @@ class RefSegDataset(BadSampleMixin, BaseDataset):
         data_list: List[dict] = []
         missing: List[str] = []
         total = 0
-        with open(path, 'rb') as f:
-            for lineno, raw in enumerate(f, start=1):
-                try:
-                    line = raw.decode('utf-8')
-                except UnicodeDecodeError as err:
-                    total += 1
-                    self._bad(f'{path}:{lineno}: not UTF-8 text ({err}); '
-                              'save the file as UTF-8.')
-                    continue
-                if not line.strip():
-                    continue
-                total += 1
-                try:
-                    info = self._parse_line(line, f'{path}:{lineno}', base,
-                                            label_index, sizes)
-                except MissingImageError as err:
-                    self._missing_image(str(err), missing)
-                    continue
-                except DataError as err:
-                    self._bad(str(err))
-                    continue
-                info['ann_line'] = lineno
-                data_list.append(info)
+        for lineno, line in self._annotation_lines(path):
+            total += 1
+            if line is None:
+                continue
+            try:
+                info = self._parse_line(line, f'{path}:{lineno}', base,
+                                        label_index, sizes)
+            except MissingImageError as err:
+                self._missing_image(str(err), missing)
+                continue
+            except DataError as err:
+                self._bad(str(err))
+                continue
+            info['ann_line'] = lineno
+            data_list.append(info)
         self._finish_build(total, missing, path,
                            'one {"image": ..., "text": ..., "mask": ...} '
                            'object a line')
