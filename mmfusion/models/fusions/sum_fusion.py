@@ -1,19 +1,17 @@
 """Fusion by summing per-modality linear projections."""
 from __future__ import annotations
 
-from typing import ClassVar, FrozenSet, Optional
-
 import torch
-from torch import nn
 
 from mmfusion.registry import MODELS
 from mmfusion.structures import ModalityFeatures
-from .base_fusion import MAP, VECTOR, BaseFusion, FusionOutput
+from .base_fusion import FusionOutput
 from .channels_last import channels_last, to_output
+from .projection_fusion import ProjectionFusion
 
 
 @MODELS.register_module()
-class SumFusion(BaseFusion):
+class SumFusion(ProjectionFusion):
     """Project each modality to ``out_dim`` and add: ``ReLU(W_i x_i + W_t
     x_t)``.
 
@@ -38,18 +36,6 @@ class SumFusion(BaseFusion):
         init_cfg: mmengine weight-initialisation config.
     """
 
-    input_kinds: ClassVar[FrozenSet[str]] = frozenset({VECTOR, MAP})
-
-    def __init__(self, image_dim: int, text_dim: int, out_dim: int = 256,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(image_dim, text_dim, init_cfg=init_cfg)
-        self._out_dim = out_dim
-        self.image_proj = nn.Linear(image_dim, out_dim)
-        self.text_proj = nn.Linear(text_dim, out_dim)
-
-    @property
-    def out_dim(self) -> int:
-        return self._out_dim
 
     def forward(self, image: ModalityFeatures, text: ModalityFeatures,
                 return_attention: bool = False) -> FusionOutput:

@@ -1,19 +1,20 @@
 """Fusion by a learned weighted average of per-modality projections."""
 from __future__ import annotations
 
-from typing import ClassVar, FrozenSet, Optional
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
 from mmfusion.registry import MODELS
 from mmfusion.structures import ModalityFeatures
-from .base_fusion import MAP, VECTOR, BaseFusion, FusionOutput
+from .base_fusion import FusionOutput
 from .channels_last import channels_last, to_output
+from .projection_fusion import ProjectionFusion
 
 
 @MODELS.register_module()
-class WeightedFusion(BaseFusion):
+class WeightedFusion(ProjectionFusion):
     """Learned per-modality weights on per-modality projections.
 
     ``ReLU(w_i (W_i x_i + b_i) + w_t (W_t x_t + b_t))`` where ``(w_i, w_t)``
@@ -40,20 +41,11 @@ class WeightedFusion(BaseFusion):
         init_cfg: mmengine weight-initialisation config.
     """
 
-    input_kinds: ClassVar[FrozenSet[str]] = frozenset({VECTOR, MAP})
-
     def __init__(self, image_dim: int, text_dim: int, out_dim: int = 256,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(image_dim, text_dim, init_cfg=init_cfg)
-        self._out_dim = out_dim
-        self.image_proj = nn.Linear(image_dim, out_dim)
-        self.text_proj = nn.Linear(text_dim, out_dim)
+        super().__init__(image_dim, text_dim, out_dim, init_cfg=init_cfg)
         #: ``(2,)`` logits of the (image, text) weights.
         self.modality_logits = nn.Parameter(torch.zeros(2))
-
-    @property
-    def out_dim(self) -> int:
-        return self._out_dim
 
     def modality_weights(self, image_present: Tensor,
                          text_present: Tensor) -> Tensor:
