@@ -1,16 +1,15 @@
 """YOLO polygon labels + class names -> referring segmentation."""
 from __future__ import annotations
 
-import math
 from collections import defaultdict
-from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from .refseg_writer import RefSegImage, union_masks, write_refseg
-from .yolo_to_grounding import IMAGE_SUFFIXES, read_class_names
+from .yolo_to_grounding import (labelled_images, read_class_names,
+                                read_numbers, split_class)
 
 
 def parse_polygon_line(line: str, where: str, num_classes: int
@@ -23,11 +22,7 @@ def parse_polygon_line(line: str, where: str, num_classes: int
             (named by ``where``); a 5-value box line is refused too, since a
             box is no mask.
     """
-    parts = line.split()
-    try:
-        values = [float(v) for v in parts]
-    except ValueError:
-        raise ValueError(f'{where}: not numbers: {line.strip()!r}') from None
+    values = read_numbers(line, where)
     if len(values) == 5:
         raise ValueError(f'{where}: a box line ("class cx cy w h"); '
                          'referring segmentation needs polygon labels '
@@ -35,14 +30,8 @@ def parse_polygon_line(line: str, where: str, num_classes: int
     if len(values) < 7 or len(values) % 2 == 0:
         raise ValueError(f'{where}: expected "class x1 y1 x2 y2 x3 y3 ..." '
                          f'(three or more points), got {len(values)} values')
-    cls = values[0]
-    if cls != int(cls) or not 0 <= cls < num_classes:
-        raise ValueError(f'{where}: class {parts[0]} is not an index into '
-                         f'the {num_classes} class names')
-    coords = values[1:]
-    if not all(math.isfinite(v) for v in coords):
-        raise ValueError(f'{where}: coordinates must be finite numbers')
-    return int(cls), list(zip(coords[0::2], coords[1::2]))
+    cls, coords = split_class(values, where, num_classes)
+    return cls, list(zip(coords[0::2], coords[1::2]))
 
 
 def rasterize_polygon(points: Sequence[Tuple[float, float]], width: int,
@@ -64,43 +53,19 @@ def yolo_refseg_images(root: str, class_names: List[str],
     that class's polygons). Images without a label file get no phrase;
     label files without an image are counted in
     ``stats['labels_without_image']``."""
-    img_root = Path(root) / 'images'
-    lbl_root = Path(root) / 'labels'
-    if split:
-        img_root, lbl_root = img_root / split, lbl_root / split
-    if not img_root.is_dir():
-        raise FileNotFoundError(f'{img_root} not found: expected the YOLO '
-                                'layout images/[split/]*.jpg and '
-                                'labels/[split/]*.txt under IN')
     stats = stats if stats is not None else {}
-    stats.update(images_without_labels=0, polygons=0)
-    seen = set()
-    for path in sorted(p for p in img_root.rglob('*')
-                       if p.suffix.lower() in IMAGE_SUFFIXES):
-        rel = path.relative_to(img_root).with_suffix('.txt')
-        seen.add(rel)
-        label = lbl_root / rel
-        with Image.open(path) as im:
-            width, height = im.size
+    stats['polygons'] = 0
+    for image in labelled_images(root, split, stats):
         parts = defaultdict(list)
-        if label.is_file():
-            with open(label, encoding='utf-8') as f:
-                for lineno, line in enumerate(f, start=1):
-                    if not line.strip():
-                        continue
-                    cls, points = parse_polygon_line(
-                        line, f'{label}:{lineno}', len(class_names))
-                    parts[cls].append(
-                        (rasterize_polygon(points, width, height), False))
-                    stats['polygons'] += 1
-        else:
-            stats['images_without_labels'] += 1
-        masks = {class_names[c]: union_masks(parts[c], height, width)
+        for where, line in image.lines or ():
+            cls, points = parse_polygon_line(line, where, len(class_names))
+            parts[cls].append(
+                (rasterize_polygon(points, image.width, image.height), False))
+            stats['polygons'] += 1
+        masks = {class_names[c]: union_masks(parts[c], image.height,
+                                             image.width)
                  for c in sorted(parts)}
-        yield RefSegImage(str(path), width, height, masks)
-    labels = ({p.relative_to(lbl_root) for p in lbl_root.rglob('*.txt')}
-              if lbl_root.is_dir() else set())
-    stats['labels_without_image'] = len(labels - seen)
+        yield RefSegImage(str(image.path), image.width, image.height, masks)
 
 
 def yolo_to_refseg(root: str, out_file: str,
