@@ -1,10 +1,9 @@
 """COCO instances json -> ODVG grounding jsonl (category names as phrases)."""
 from __future__ import annotations
 
-import json
-from typing import Iterator, List, Optional
+from typing import Dict, Iterable, Iterator, Optional
 
-from .coco_reader import read_coco
+from .coco_reader import CocoImage, read_coco
 from .odvg_writer import GroundingImage, clip_box, write_grounding_jsonl
 
 
@@ -22,6 +21,14 @@ def coco_images(ann_file: str, img_dir: Optional[str] = None,
         FileNotFoundError: an image file is missing from ``img_dir``.
     """
     names, images = read_coco(ann_file, img_dir)
+    return grounding_images(names, images, include_crowd, stats)
+
+
+def grounding_images(names: Dict[int, str], images: Iterable[CocoImage],
+                     include_crowd: bool = False,
+                     stats: Optional[dict] = None
+                     ) -> Iterator[GroundingImage]:
+    """:func:`coco_images` from what :func:`read_coco` returned."""
     stats = stats if stats is not None else {}
     stats.setdefault('crowd_skipped', 0)
     stats.setdefault('empty_boxes_skipped', 0)
@@ -41,13 +48,6 @@ def coco_images(ann_file: str, img_dir: Optional[str] = None,
         yield GroundingImage(img.path, w, h, objects)
 
 
-def category_names(ann_file: str) -> List[str]:
-    """Category names of a COCO file, in id order."""
-    with open(ann_file, encoding='utf-8') as f:
-        cats = json.load(f)['categories']
-    return [c['name'] for c in sorted(cats, key=lambda c: c['id'])]
-
-
 def coco_to_grounding(ann_file: str, out_file: str,
                       img_dir: Optional[str] = None,
                       max_negatives: Optional[int] = None, seed: int = 0,
@@ -64,7 +64,10 @@ def coco_to_grounding(ann_file: str, out_file: str,
         empty_boxes_skipped).
     """
     stats: dict = {}
-    images = coco_images(ann_file, img_dir, include_crowd, stats)
-    counts = write_grounding_jsonl(images, category_names(ann_file),
+    # One read of the file (a large one takes seconds to parse): the
+    # category names, in id order, and the images.
+    names, coco = read_coco(ann_file, img_dir)
+    images = grounding_images(names, coco, include_crowd, stats)
+    counts = write_grounding_jsonl(images, [names[i] for i in sorted(names)],
                                    out_file, max_negatives, seed)
     return {**counts, **stats}
