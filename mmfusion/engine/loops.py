@@ -38,8 +38,8 @@ from mmengine.runner.utils import calc_dynamic_intervals
 from torch.utils.data import DataLoader
 
 from mmfusion.registry import LOOPS
-from mmfusion.utils.rng import (batch_seed, preserved_rng, seed_all,
-                                set_rng_state)
+from mmfusion.utils.rng import (batch_seed, preserved_raw_rng,
+                                preserved_rng, seed_all, set_rng_state)
 
 
 class SeededBatch(list):
@@ -67,7 +67,7 @@ class SeededFetch:
         seed = getattr(indices, 'seed', None)
         if seed is None:
             return self._fetch(indices)
-        with preserved_rng(plain=False):
+        with preserved_raw_rng():
             seed_all(seed)
             return self._fetch(indices)
 

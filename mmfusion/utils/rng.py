@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List
 
 import numpy as np
 import torch
@@ -54,31 +54,33 @@ def set_rng_state(state: Dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def preserved_rng(plain: bool = True) -> Iterator[Optional[Dict[str, Any]]]:
+def preserved_rng() -> Iterator[Dict[str, Any]]:
     """Run a block without changing the global random states (what the
     block draws comes from, and is given back to, the current state); the
     block receives the state it started from, as :func:`get_rng_state`'s
-    plain data, or None with ``plain=False`` (the generators' own state
-    objects are kept instead: a few times cheaper, for once per batch)."""
-    if not plain:
-        raw = (random.getstate(), np.random.get_state(),
-               torch.get_rng_state())
-        cuda = (torch.cuda.get_rng_state_all() if torch.cuda.is_available()
-                and torch.cuda.is_initialized() else None)
-        try:
-            yield None
-        finally:
-            random.setstate(raw[0])
-            np.random.set_state(raw[1])
-            torch.set_rng_state(raw[2])
-            if cuda is not None:
-                torch.cuda.set_rng_state_all(cuda)
-        return
+    plain data."""
     state = get_rng_state()
     try:
         yield state
     finally:
         set_rng_state(state)
+
+
+@contextlib.contextmanager
+def preserved_raw_rng() -> Iterator[None]:
+    """:func:`preserved_rng` keeping the generators' own state objects
+    instead of plain data: a few times cheaper, for once per batch."""
+    raw = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    cuda = (torch.cuda.get_rng_state_all() if torch.cuda.is_available()
+            and torch.cuda.is_initialized() else None)
+    try:
+        yield
+    finally:
+        random.setstate(raw[0])
+        np.random.set_state(raw[1])
+        torch.set_rng_state(raw[2])
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
 
 
 def batch_seed(seed: int, rank: int, epoch: int, batch: int) -> List[int]:
