@@ -72,6 +72,7 @@ LAZY_MODULES: Dict[str, Dict[str, str]] = {
         'mmfusion.datasets.transforms.pack_multimodal_seg_inputs',
     },
     'metric': {
+        'CocoDetMetric': 'mmfusion.evaluation.metrics.coco_det_metric',
         'PerClassIoUMetric':
         'mmfusion.evaluation.metrics.per_class_iou_metric',
     },
