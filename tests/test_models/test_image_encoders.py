@@ -50,3 +50,48 @@ def test_bad_args():
         build(channels=(8, 16), strides=(2,))
     with pytest.raises(ValueError, match='out index'):
         build(channels=(8,), strides=(1,), out_indices=(3,))
+
+
+@pytest.mark.parametrize('dilations,extent', [(None, 5), ((1, 2), 7),
+                                              ((1, 4), 11)])
+def test_dilations_widen_receptive_field(dilations, extent):
+    # Two stride-1 3x3 stages: the receptive field is 1 + 2 * (1 + d2).
+    torch.manual_seed(0)
+    cnn = build(channels=(4, 4), strides=(1, 1), dilations=dilations,
+                coord_conv=False, norm=False).eval()
+    with torch.no_grad():
+        for stage in cnn.stages:
+            stage.layers[0].weight.abs_()
+            stage.layers[0].bias.fill_(1.0)
+    x = torch.rand(1, 3, 24, 24, requires_grad=True)
+    out = cnn(x)[0]
+    assert out.shape == (1, 4, 24, 24)
+    out[0, :, 12, 12].sum().backward()
+    rows = x.grad[0].abs().sum(dim=(0, 2)).nonzero().flatten()
+    assert rows.max() - rows.min() + 1 == extent
+
+
+def test_bad_dilations():
+    with pytest.raises(ValueError, match='dilations'):
+        build(channels=(8, 16), strides=(2, 1), dilations=(1,))
+    with pytest.raises(ValueError, match='dilations'):
+        build(channels=(8,), strides=(1,), dilations=(0,))
+
+
+@pytest.mark.parametrize('kernel,stride,dilation,bias', [
+    (3, 1, 1, True), (3, 2, 1, False), (3, 1, 2, False), (1, 1, 1, True)])
+def test_coord_conv2d_is_conv_of_appended_coords(kernel, stride, dilation,
+                                                 bias):
+    from mmfusion.models.image_encoders import append_coords, coord_conv2d
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(5 + 2, 4, kernel, stride=stride,
+                           padding=dilation * (kernel // 2),
+                           dilation=dilation, bias=bias)
+    x = torch.randn(3, 5, 9, 11, requires_grad=True)
+    want = conv(append_coords(x))
+    got = coord_conv2d(conv, x)
+    assert got.shape == want.shape
+    assert torch.allclose(got, want, atol=1e-5)
+    (g_want, ) = torch.autograd.grad(want.square().sum(), conv.weight)
+    (g_got, ) = torch.autograd.grad(got.square().sum(), conv.weight)
+    assert torch.allclose(g_got, g_want, atol=1e-4)

@@ -7,7 +7,7 @@ import torch
 
 from torch import Tensor, nn
 
-from mmfusion.models.image_encoders.small_cnn import append_coords
+from mmfusion.models.image_encoders.small_cnn import coord_conv2d
 from mmfusion.models.utils import SpatialPooling
 from mmfusion.registry import MODELS
 from mmfusion.structures import ModalityFeatures
@@ -35,9 +35,8 @@ class _FiLMBlock(nn.Module):
 
     def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
         """``x`` ``(B, C, H, W)``; ``gamma``/``beta`` ``(B, C)``."""
-        if self.coord_conv:
-            x = append_coords(x)
-        residual = self.relu(self.conv1(x))
+        residual = self.relu(coord_conv2d(self.conv1, x) if self.coord_conv
+                             else self.conv1(x))
         y = self.norm(self.conv2(residual))
         # (1 + gamma): a generator output near 0 leaves the features as they
         # are, so training starts close to an unconditioned network.
@@ -63,8 +62,8 @@ class _PlainFiLMBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
-        inp = append_coords(x) if self.coord_conv else x
-        y = self.norm(self.conv(inp))
+        y = self.norm(coord_conv2d(self.conv, x) if self.coord_conv
+                      else self.conv(x))
         y = self.relu(y * (1 + gamma[:, :, None, None]) +
                       beta[:, :, None, None])
         return y + x if self.residual else y
@@ -97,8 +96,9 @@ class FiLMFusion(BaseFusion):
             a small map: the image encoder can then be a shallow stem.
         pooling: statistics that ``pooled`` concatenates, a subset of
             ``max`` (as in the paper: finds the referred object), ``mean``
-            (counts) and ``argmax`` (soft-argmax coordinates of each channel:
-            compares positions), see :class:`SpatialPooling`.
+            (counts), ``argmax`` (soft-argmax coordinates of each channel:
+            compares positions) and ``peak`` (local maxima: counts blobs),
+            see :class:`SpatialPooling`.
         text_to_output: append the text's pooled vector to ``pooled`` so
             the head sees which question was asked.
         block: ``residual`` (the paper's two-conv residual block) or
@@ -193,9 +193,9 @@ class FiLMFusion(BaseFusion):
         params = params.reshape(-1, self.num_blocks, 2, self.channels)
         for i, block in enumerate(self.blocks):
             x = block(x, params[:, i, 0], params[:, i, 1])
-        if self.coord_conv:
-            x = append_coords(x)
-        out_map = self.dropout(self.out_conv(x))
+        out_map = coord_conv2d(self.out_conv[0], x) if self.coord_conv \
+            else self.out_conv[0](x)
+        out_map = self.dropout(self.out_conv[1](out_map))
         pooled = self.pool(out_map)
         if self.text_to_output:
             pooled = torch.cat([pooled, text.get_pooled()], dim=1)

@@ -1,3 +1,3 @@
-from .small_cnn import SmallCNN, append_coords, coord_channels
+from .small_cnn import SmallCNN, append_coords, coord_channels, coord_conv2d
 
-__all__ = ['SmallCNN', 'append_coords', 'coord_channels']
+__all__ = ['SmallCNN', 'append_coords', 'coord_channels', 'coord_conv2d']

@@ -6,6 +6,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from mmfusion.registry import MODELS
 
@@ -30,11 +31,29 @@ def append_coords(x: Tensor) -> Tensor:
     return torch.cat((x, coord_channels(x)), dim=1)
 
 
+def coord_conv2d(conv: nn.Conv2d, x: Tensor) -> Tensor:
+    """``conv(append_coords(x))``, with the same weights (``conv`` takes
+    ``C + 2`` input channels, the last two for the coordinates), without
+    building the ``(B, C + 2, H, W)`` input.
+
+    The coordinate channels are the same for every sample, so their share
+    of the convolution is computed once at batch 1 and broadcast over the
+    batch; the image share then runs on ``C`` channels (a copy of the whole
+    input and a channel count that is no multiple of 8 saved).
+    """
+    c = x.shape[1]
+    weight = conv.weight
+    args = (conv.stride, conv.padding, conv.dilation)
+    y = F.conv2d(x, weight[:, :c], conv.bias, *args)
+    return y + F.conv2d(coord_channels(x[:1]), weight[:, c:], None, *args)
+
+
 class _Stage(nn.Module):
     """``convs`` x (conv3x3 [+ BN] + ReLU); the first conv has the stride."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int,
-                 convs: int, norm: bool, coord_conv: bool) -> None:
+                 convs: int, norm: bool, coord_conv: bool,
+                 dilation: int = 1) -> None:
         super().__init__()
         self.coord_conv = coord_conv
         layers: List[nn.Module] = []
@@ -42,7 +61,8 @@ class _Stage(nn.Module):
         for i in range(convs):
             layers.append(nn.Conv2d(c_in, out_channels, 3,
                                     stride=stride if i == 0 else 1,
-                                    padding=1, bias=not norm))
+                                    padding=dilation, dilation=dilation,
+                                    bias=not norm))
             if norm:
                 layers.append(nn.BatchNorm2d(out_channels))
             layers.append(nn.ReLU(inplace=True))
@@ -50,9 +70,12 @@ class _Stage(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.coord_conv:
-            x = append_coords(x)
-        return self.layers(x)
+        if not self.coord_conv:
+            return self.layers(x)
+        x = coord_conv2d(self.layers[0], x)
+        for layer in self.layers[1:]:
+            x = layer(x)
+        return x
 
 
 @MODELS.register_module()
@@ -85,6 +108,7 @@ class SmallCNN(BaseModule):
                  strides: Sequence[int] = (2, 2, 1, 1),
                  convs_per_stage: int = 1, coord_conv: bool = True,
                  out_indices: Sequence[int] = (-1,), norm: bool = True,
+                 dilations: Optional[Sequence[int]] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if len(channels) != len(strides):
@@ -110,9 +134,15 @@ class SmallCNN(BaseModule):
         # Stages after the last returned one would be unused parameters
         # (which distributed training rejects), so they are not built.
         last = self.out_indices[-1]
-        for c_out, stride in zip(channels[:last + 1], strides[:last + 1]):
+        dilations = tuple(dilations) if dilations is not None else (
+            (1, ) * num_stages)
+        if len(dilations) != num_stages or min(dilations) < 1:
+            raise ValueError(f'dilations {dilations} must give one value '
+                             f'>= 1 per stage ({num_stages} stages)')
+        for c_out, stride, dil in zip(channels[:last + 1], strides[:last + 1],
+                                      dilations[:last + 1]):
             self.stages.append(_Stage(c_in, c_out, stride, convs_per_stage,
-                                      norm, coord_conv))
+                                      norm, coord_conv, dil))
             c_in = c_out
         self.out_channels: Tuple[int, ...] = tuple(
             channels[i] for i in self.out_indices)
