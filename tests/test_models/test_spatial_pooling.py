@@ -24,3 +24,20 @@ def test_soft_argmax_finds_the_hot_position():
 def test_unknown_stat_is_refused():
     with pytest.raises(ValueError, match='argmax'):
         SpatialPooling(('median', ), channels=2)
+
+
+def test_peak_counts_blobs_whatever_their_area():
+    # Two blobs, one a single position and one 3 x 3 with a peaked centre:
+    # `mean` sees six units of mass, `peak` one unit per blob.
+    pool = SpatialPooling(('mean', 'peak'), channels=1)
+    x = torch.zeros(1, 1, 8, 8)
+    x[0, 0, 1, 1] = 1.0
+    x[0, 0, 4:7, 4:7] = 0.5
+    x[0, 0, 5, 5] = 1.0
+    mean, peak = pool(x)[0].tolist()
+    assert mean == pytest.approx(6.0 / 64)
+    assert peak == pytest.approx(2.0 / 64)
+    x.requires_grad_(True)
+    pool(x)[0, 1].backward()
+    assert x.grad[0, 0, 5, 5] == pytest.approx(1 / 64)
+    assert x.grad[0, 0, 4, 4] == 0

@@ -1,4 +1,4 @@
-"""Summaries of a feature map: max, mean and soft-argmax coordinates."""
+"""Summaries of a feature map: max, mean, soft-argmax coordinates, peaks."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -6,7 +6,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-STATS = ('max', 'mean', 'argmax')
+STATS = ('max', 'mean', 'argmax', 'peak')
 
 
 class SpatialPooling(nn.Module):
@@ -17,7 +17,12 @@ class SpatialPooling(nn.Module):
     - ``argmax``: ``2C`` values, the soft-argmax ``(x, y)`` in [-1, 1] of
       each channel (softmax over positions with a learnt temperature): where
       the thing the channel found is, so a head can compare two objects'
-      positions (Levine et al. 2016's spatial soft-argmax).
+      positions (Levine et al. 2016's spatial soft-argmax);
+    - ``peak``: ``C`` values, the mean of each channel kept only where it is
+      a local maximum of its 3 x 3 neighbourhood (zero elsewhere): a blob
+      that peaks once counts once whatever its area, which ``mean`` cannot
+      do. Measured on the shapes classifier, it did not lift counting
+      (README, "What moved the numbers").
 
     Args:
         stats: which statistics, in this order in the output.
@@ -48,6 +53,10 @@ class SpatialPooling(nn.Module):
                 out.append(x.amax(dim=(2, 3)))
             elif stat == 'mean':
                 out.append(x.mean(dim=(2, 3)))
+            elif stat == 'peak':
+                local = nn.functional.max_pool2d(x, 3, stride=1, padding=1)
+                # The mask has no gradient: it flows to the peaks' values.
+                out.append((x * (x >= local)).mean(dim=(2, 3)))
             else:
                 b, c, h, w = x.shape
                 weights = torch.softmax(
