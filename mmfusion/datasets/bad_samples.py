@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from mmengine.logging import print_log
 
+
+T = TypeVar('T')
 
 #: Values of the datasets' ``check_images`` option.
 CHECK_IMAGES = ('exists', 'decode')
@@ -44,11 +46,12 @@ class BadSampleMixin:
     """Bad-sample bookkeeping for a ``BaseDataset`` (see module docstring).
 
     Subclasses call :meth:`_init_bad_samples` before
-    ``BaseDataset.__init__``, read their annotation file with
-    :meth:`_annotation_lines`, call :meth:`_bad` for each bad line they meet
-    in ``load_data_list`` (which raises unless skipping) and
-    :meth:`_missing_image` for each line whose image does not exist, then
-    :meth:`_finish_build` (or :meth:`_check_bad_fraction`);
+    ``BaseDataset.__init__``, read their annotation file in
+    ``load_data_list`` with :meth:`_parse_annotations` (which sends each
+    bad line to :meth:`_bad`, raising unless skipping, and each line whose
+    image does not exist to :meth:`_missing_image`; later checks call
+    :meth:`_bad` themselves), then :meth:`_finish_build` (or
+    :meth:`_check_bad_fraction`);
     ``prepare_data`` is wrapped here. Data infos should hold ``ann_line``
     (and ``img_path``, and ``seg_map_path`` where there is a mask) so
     load-time errors can say where the sample came from.
@@ -82,26 +85,44 @@ class BadSampleMixin:
         print_log(f'skipping a bad sample: {message}', logger='current',
                   level=logging.WARNING)
 
-    def _annotation_lines(self, path: str
-                          ) -> Iterator[Tuple[int, Optional[str]]]:
-        """``(line number, text)`` of each non-blank line of ``path``.
+    def _parse_annotations(self, path: str,
+                           parse: Callable[[str, int], T]
+                           ) -> Tuple[List[Tuple[int, T]], int, List[str]]:
+        """Run ``parse(line, line_number)`` on each non-blank line of
+        ``path``, for :meth:`_finish_build`.
 
-        A line that is not UTF-8 goes to :meth:`_bad` (which raises unless
-        skipping) and comes out as ``(line number, None)``, so that callers
-        count it among the file's samples. Blank lines (e.g. a trailing
-        one) are left out.
+        A line that is not UTF-8 or whose ``parse`` raises
+        :class:`DataError` goes to :meth:`_bad` (which raises unless
+        skipping); one raising :class:`MissingImageError` goes to
+        :meth:`_missing_image`. Blank lines (e.g. a trailing one) are left
+        out.
+
+        Returns:
+            ``(line number, parsed)`` of each good line; the number of
+            non-blank lines; the missing-image messages.
         """
+        parsed: List[Tuple[int, T]] = []
+        missing: List[str] = []
+        total = 0
         with open(path, 'rb') as f:
             for lineno, raw in enumerate(f, start=1):
                 try:
                     line = raw.decode('utf-8')
                 except UnicodeDecodeError as err:
+                    total += 1
                     self._bad(f'{path}:{lineno}: not UTF-8 text ({err}); '
                               'save the file as UTF-8.')
-                    yield lineno, None
                     continue
-                if line.strip():
-                    yield lineno, line
+                if not line.strip():
+                    continue
+                total += 1
+                try:
+                    parsed.append((lineno, parse(line, lineno)))
+                except MissingImageError as err:
+                    self._missing_image(str(err), missing)
+                except DataError as err:
+                    self._bad(str(err))
+        return parsed, total, missing
 
     def _missing_image(self, message: str, missing: List[str]) -> None:
         """A line whose image does not exist: noted in ``missing`` (for

@@ -172,24 +172,10 @@ class GroundingDataset(BadSampleMixin, BaseDataset):
         else:
             base = osp.dirname(osp.abspath(path))
         self.bad_samples = []
-        records: List[Tuple[int, List[dict]]] = []
-        missing: List[str] = []
-        total = 0
         decoded: Dict[str, str] = {}  # image path -> why it does not decode
-        for lineno, line in self._annotation_lines(path):
-            total += 1
-            if line is None:
-                continue
-            try:
-                samples = self._parse_line(line, f'{path}:{lineno}',
-                                           base, decoded)
-            except MissingImageError as err:
-                self._missing_image(str(err), missing)
-                continue
-            except DataError as err:
-                self._bad(str(err))
-                continue
-            records.append((lineno, samples))
+        records, total, missing = self._parse_annotations(
+            path, lambda line, lineno: self._parse_line(
+                line, f'{path}:{lineno}', base, decoded))
         if 'classes' not in self._metainfo:
             cats = sorted({c for _, rec in records for s in rec
                            for _, c in s['boxes']})

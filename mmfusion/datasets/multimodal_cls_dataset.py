@@ -141,19 +141,11 @@ class MultimodalClsDataset(BadSampleMixin, BaseDataset):
         class_index = {c: i for i, c in enumerate(self.classes)}
         base = osp.dirname(osp.abspath(path))
         self.bad_samples = []
-        data_list, missing, total = [], [], 0
         self._decoded: dict = {}
-        for lineno, line in self._annotation_lines(path):
-            total += 1
-            if line is None:
-                continue
-            try:
-                data_list.append(self._parse_line(line, path, lineno,
-                                                  base, class_index))
-            except MissingImageError as err:
-                self._missing_image(str(err), missing)
-            except DataError as err:
-                self._bad(str(err))
+        parsed, total, missing = self._parse_annotations(
+            path, lambda line, lineno: self._parse_line(
+                line, path, lineno, base, class_index))
+        data_list = [info for _, info in parsed]
         del self._decoded
         self._finish_build(total, missing, path,
                            'one {"image": ..., "text": ..., "label": ...} '

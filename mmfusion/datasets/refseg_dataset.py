@@ -191,24 +191,10 @@ class RefSegDataset(BadSampleMixin, BaseDataset):
             self._metainfo.get('label_classes') or ())}
         sizes: Dict[str, Tuple[int, int]] = {}  # image sizes, read once
         self.bad_samples = []
-        data_list: List[dict] = []
-        missing: List[str] = []
-        total = 0
-        for lineno, line in self._annotation_lines(path):
-            total += 1
-            if line is None:
-                continue
-            try:
-                info = self._parse_line(line, f'{path}:{lineno}', base,
-                                        label_index, sizes)
-            except MissingImageError as err:
-                self._missing_image(str(err), missing)
-                continue
-            except DataError as err:
-                self._bad(str(err))
-                continue
-            info['ann_line'] = lineno
-            data_list.append(info)
+        parsed, total, missing = self._parse_annotations(
+            path, lambda line, lineno: self._parse_line(
+                line, f'{path}:{lineno}', base, label_index, sizes))
+        data_list = [dict(info, ann_line=lineno) for lineno, info in parsed]
         self._finish_build(total, missing, path,
                            'one {"image": ..., "text": ..., "mask": ...} '
                            'object a line')
