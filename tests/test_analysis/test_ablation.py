@@ -137,3 +137,23 @@ def test_steady_time_per_iter():
     times = [5.0] * 2 + [0.1] * 15 + [3.0] * 3
     assert steady_time_per_iter(times) == pytest.approx(0.1)
     assert steady_time_per_iter([0.2, 0.4, 0.3]) == pytest.approx(0.3)
+
+
+def test_run_ablation_covers_every_classification_block():
+    """tools/analysis/run_ablation.sh sweeps every model/fusion option
+    (a new block's config must be added to it), except the dense-only
+    film_dense; trunk blocks and FiLM options do not overlap."""
+    import re
+    script = (ROOT / 'tools' / 'analysis' / 'run_ablation.sh').read_text()
+
+    def default(var):
+        m = re.search(r'^%s=\$\{%s:-([\w,]+)\}$' % (var, var), script, re.M)
+        assert m, f'{var} default not found in run_ablation.sh'
+        return m.group(1).split(',')
+
+    blocks, film = default('BLOCKS'), default('FILM_OPTIONS')
+    assert not set(blocks) & set(film)
+    options = {p.stem for p in
+               (ROOT / 'configs' / 'model' / 'fusion').glob('*.yaml')}
+    assert set(blocks) | set(film) == options - {'film_dense'}
+    assert {'image_only', 'text_only'} <= set(film)
