@@ -7,6 +7,7 @@
 #
 #   bash tools/analysis/run_ablation.sh [EXTRA_OVERRIDES...]
 #   SEEDS=0,1,2,3,4 OUT=work_dirs/my_ablation bash tools/analysis/run_ablation.sh
+#   SCHEDULE=cls_default bash tools/analysis/run_ablation.sh   # the full schedule
 #
 # Two sweeps of configs/experiment/cls_shapes_ablation.yaml, merged into one
 # table: the blocks that fuse after the image encoder share one image trunk
@@ -20,13 +21,14 @@ cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-python}
 SEEDS=${SEEDS:-0,1,2}
 OUT=${OUT:-work_dirs/ablation}
+SCHEDULE=${SCHEDULE:-cls_short}
 BLOCKS=${BLOCKS:-concat,sum,mean,weighted,gated,bilinear,tensor,low_rank,late,cross_attention,co_attention,single_stream}
 FILM_OPTIONS=${FILM_OPTIONS:-film,image_only,text_only}
 
 "$PYTHON" tools/train.py cls_shapes_ablation -m "model/fusion=$BLOCKS" \
-    "randomness.seed=$SEEDS" --work-dir "$OUT/blocks" "$@"
+    "randomness.seed=$SEEDS" "schedule=$SCHEDULE" --work-dir "$OUT/blocks" "$@"
 "$PYTHON" tools/train.py cls_shapes_ablation -m model/image_encoder=small_cnn \
-    "model/fusion=$FILM_OPTIONS" "randomness.seed=$SEEDS" \
+    "model/fusion=$FILM_OPTIONS" "randomness.seed=$SEEDS" "schedule=$SCHEDULE" \
     --work-dir "$OUT/film" "$@"
 "$PYTHON" tools/analysis/ablation_table.py "$OUT/blocks/multirun" \
     "$OUT/film/multirun" --out "$OUT/ablation.md"
