@@ -5,7 +5,7 @@ In the manner of mmdet's ``DetInferencer``::
     from mmfusion.apis import MultimodalInferencer
 
     infer = MultimodalInferencer('work_dirs/cls_shapes',        # or a YAML
-                                 'work_dirs/cls_shapes/iter_7500.pth')
+                                 'work_dirs/cls_shapes/iter_9000.pth')
     out = infer(('scene.png', 'is the circle red?'))
     out['predictions'][0]   # {'task': 'classification', 'pred_class': 'yes',
                             #  'pred_score': 0.97, 'scores': [...], ...}

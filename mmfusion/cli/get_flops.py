@@ -5,7 +5,7 @@
     python tools/analysis/get_flops.py cls_shapes
     python tools/analysis/get_flops.py cls_shapes model/fusion=cross_attention
     python tools/analysis/get_flops.py work_dirs/cls_shapes \
-        --checkpoint work_dirs/cls_shapes/iter_7500.pth --json-out flops.json
+        --checkpoint work_dirs/cls_shapes/iter_9000.pth --json-out flops.json
 
 The forward pass (``mode='tensor'``: the network, without loss or
 post-processing) is counted on real batches of the validation split (texts

@@ -2,7 +2,7 @@
 
 ::
 
-    python tools/infer.py work_dirs/cls_shapes work_dirs/cls_shapes/iter_7500.pth \
+    python tools/infer.py work_dirs/cls_shapes work_dirs/cls_shapes/iter_9000.pth \
         --image scene.png --text "is the circle left of the square?"
     # several pairs: one --text per --image (or one --text for all)
     python tools/infer.py CONFIG CKPT --image a.png --image b.png \

@@ -3,7 +3,7 @@
 ::
 
     python tools/test.py work_dirs/cls_shapes/config.yaml \
-        work_dirs/cls_shapes/iter_7500.pth --json-out metrics.json
+        work_dirs/cls_shapes/iter_9000.pth --json-out metrics.json
     bash tools/dist_test.sh CONFIG CHECKPOINT 8 --json-out metrics.json
 
 Robustness (see :mod:`mmfusion.evaluation.robustness`): after the clean

@@ -24,7 +24,7 @@ def test_print_config_composes_with_overrides(capsys, tmp_path):
     assert '${..data_preprocessor.tokenizer.max_vocab_size}' in \
         capsys.readouterr().out
     print_config.main(['cls_shapes', '--key', 'train_cfg.max_iters'])
-    assert capsys.readouterr().out.strip() == 'train_cfg.max_iters: 7500'
+    assert capsys.readouterr().out.strip() == 'train_cfg.max_iters: 9000'
     # The mmengine Config the Runner gets: lists of scalars become tuples.
     print_config.main(['cls_shapes', '--format', 'py', '--key',
                        'model.data_preprocessor'])
