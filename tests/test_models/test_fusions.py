@@ -91,6 +91,34 @@ def test_film_strided_max_mean(b, kind):
     assert out.map.shape == (b, 6, (H + 1) // 2, (W + 1) // 2)
 
 
+def test_film_pools_chosen_blocks_and_input():
+    block = build('FiLMFusion', strides=(2, 1), num_blocks=2, channels=8,
+                  block='plain', modulate_input=True, out_dim=6,
+                  pooling=('max', ), pool_blocks=(0, ), pool_input=True,
+                  block_pooling=('mean', )).eval()
+    # 6 (output max) + IMAGE_DIM (input mean) + 8 (block 0 mean).
+    assert block.out_dim == 6 + 8 + IMAGE_DIM
+    img, tokens, mask, pooled = make_inputs(block, 2)
+    out = block(*features(block, img, tokens, mask, pooled))
+    assert out.pooled.shape == (2, block.out_dim)
+    # The input's statistic is the mean of the FiLMed input map.
+    params = block.film_generator(pooled)
+    g0, b0 = params[:, :IMAGE_DIM], params[:, IMAGE_DIM:2 * IMAGE_DIM]
+    x = torch.relu(img * (1 + g0[:, :, None, None]) + b0[:, :, None, None])
+    torch.testing.assert_close(out.pooled[:, 6:6 + IMAGE_DIM],
+                               x.mean(dim=(2, 3)))
+    with pytest.raises(ValueError, match='pool_blocks'):
+        build('FiLMFusion', num_blocks=2, pool_blocks=(2, ))
+
+
+def test_film_object_counts_extend_pooled():
+    block = build('FiLMFusion', num_blocks=1, channels=8, out_dim=6,
+                  pooling=('max', ), object_counts=3).eval()
+    assert block.out_dim == 6 + 4
+    out = block(*features(block, *make_inputs(block, 2)))
+    assert out.pooled.shape == (2, 10) and torch.isfinite(out.pooled).all()
+
+
 @pytest.mark.parametrize('name', fusion_names())
 def test_gradients_reach_both_modalities(name):
     block = build(name).train()

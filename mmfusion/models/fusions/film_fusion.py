@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from mmfusion.models.image_encoders.small_cnn import coord_conv2d
-from mmfusion.models.utils import SpatialPooling
+from mmfusion.models.utils import ObjectCounts, SpatialPooling
 from mmfusion.registry import MODELS
 from mmfusion.structures import ModalityFeatures
 from .base_fusion import MAP, BaseFusion, FusionOutput
@@ -107,6 +107,18 @@ class FiLMFusion(BaseFusion):
             shift of its ``image_dim`` channels, then ReLU) before the first
             block: with a shallow stem the text then selects colours and
             shapes at full resolution.
+        pool_blocks: 0-based indices of blocks whose output maps are pooled
+            too (with ``block_pooling``) and appended to ``pooled``: finer
+            maps than the output's, where a count is read from area and
+            boundary statistics of small objects, and a shorter gradient
+            path to the early blocks.
+        pool_input: pool the (modulated) input map too, like ``pool_blocks``.
+        block_pooling: statistics for ``pool_blocks``/``pool_input`` (see
+            ``pooling``).
+        object_counts: ``K > 0`` appends ``K + 1`` soft object counts to
+            ``pooled`` (:class:`ObjectCounts`): objects are the connected
+            components of a foreground predicted from the incoming
+            (unmodulated) image map, each scored by the output map.
         init_cfg: mmengine weight-initialisation config.
     """
 
@@ -119,6 +131,9 @@ class FiLMFusion(BaseFusion):
                  pooling: Sequence[str] = ('max', ),
                  text_to_output: bool = False, block: str = 'residual',
                  modulate_input: bool = False,
+                 pool_blocks: Sequence[int] = (), pool_input: bool = False,
+                 block_pooling: Sequence[str] = ('max', 'mean'),
+                 object_counts: int = 0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(image_dim, text_dim, init_cfg=init_cfg)
         if num_blocks < 1:
@@ -134,8 +149,27 @@ class FiLMFusion(BaseFusion):
             pooling = (pooling, )
         self.pool = SpatialPooling(pooling, out_dim)
         self.text_to_output = text_to_output
+        self.pool_blocks = tuple(int(i) for i in pool_blocks)
+        bad = [i for i in self.pool_blocks if not 0 <= i < num_blocks]
+        if bad:
+            raise ValueError(f'pool_blocks {list(self.pool_blocks)} must be '
+                             f'block indices in [0, {num_blocks - 1}]')
+        self.pool_input = pool_input
+        if isinstance(block_pooling, str):
+            block_pooling = (block_pooling, )
+        self.block_pool = nn.ModuleDict(
+            {str(i): SpatialPooling(block_pooling, channels)
+             for i in self.pool_blocks})
+        if pool_input:
+            self.block_pool['input'] = SpatialPooling(block_pooling,
+                                                      image_dim)
+        self.object_counts = (ObjectCounts(image_dim, out_dim, object_counts)
+                              if object_counts > 0 else None)
         self._map_dim = out_dim
         self._out_dim = (self.pool.out_dim +
+                         (self.object_counts.out_dim if object_counts > 0
+                          else 0) +
+                         sum(p.out_dim for p in self.block_pool.values()) +
                          (text_dim if text_to_output else 0))
         self.num_blocks = num_blocks
         self.channels = channels
@@ -178,7 +212,7 @@ class FiLMFusion(BaseFusion):
         if image.map is None:
             raise ValueError('FiLMFusion needs image feature maps '
                              '(ModalityFeatures.map)')
-        x = image.map
+        x = fine = image.map
         params = self.film_generator(text.get_pooled())
         present = text.get_present().to(params.dtype).unsqueeze(-1)
         params = params * present
@@ -188,15 +222,22 @@ class FiLMFusion(BaseFusion):
             params = params[:, 2 * d:]
             x = torch.relu(x * (1 + g0[:, :, None, None]) +
                            b0[:, :, None, None])
+        extra = []
+        if self.pool_input:
+            extra.append(self.block_pool['input'](x))
         x = self.proj(x)
         # (B, num_blocks, 2, C): gamma and beta of each block.
         params = params.reshape(-1, self.num_blocks, 2, self.channels)
         for i, block in enumerate(self.blocks):
             x = block(x, params[:, i, 0], params[:, i, 1])
+            if i in self.pool_blocks:
+                extra.append(self.block_pool[str(i)](x))
         out_map = coord_conv2d(self.out_conv[0], x) if self.coord_conv \
             else self.out_conv[0](x)
         out_map = self.dropout(self.out_conv[1](out_map))
-        pooled = self.pool(out_map)
+        if self.object_counts is not None:
+            extra.append(self.object_counts(fine, out_map))
+        pooled = torch.cat([self.pool(out_map)] + extra, dim=1)
         if self.text_to_output:
             pooled = torch.cat([pooled, text.get_pooled()], dim=1)
         return FusionOutput(pooled=pooled, map=out_map)

@@ -1,0 +1,53 @@
+"""Connected-component labelling and the soft object counts built on it."""
+import torch
+
+from mmfusion.models.utils.object_counts import (ObjectCounts,
+                                                 connected_components)
+
+
+def test_components_are_four_connected_and_labelled_once():
+    m = torch.zeros(1, 8, 8, dtype=torch.bool)
+    m[0, 1:3, 1:3] = True          # a square
+    m[0, 5:8, 4:7] = True          # a bigger square
+    m[0, 0, 7] = True              # one pixel
+    m[0, 4, 0] = m[0, 5, 1] = True  # diagonal neighbours: two components
+    m[0, 3:5, 3] = m[0, 4, 2] = True  # an L-shape touching nothing
+    labels = connected_components(m)
+    assert (labels[~m] == 0).all() and (labels[m] > 0).all()
+    assert len(labels[m].unique()) == 6
+    assert labels[0, 1, 1] == labels[0, 2, 2] == 2 * 8 + 2 + 1
+    assert labels[0, 4, 0] != labels[0, 5, 1]
+
+
+def test_counts_do_not_depend_on_object_size():
+    oc = ObjectCounts(fine_dim=1, score_dim=1, channels=1, min_mass=1e-3)
+    with torch.no_grad():
+        oc.fg.weight.fill_(20.0)
+        oc.fg.bias.fill_(-10.0)    # foreground where the input is 1
+        oc.score.weight.fill_(20.0)
+        oc.score.bias.fill_(-10.0)  # score ~1 where the score map is 1
+    small = torch.zeros(1, 1, 16, 16)
+    small[..., 1:3, 1:3] = 1
+    small[..., 8:10, 8:10] = 1
+    large = torch.zeros(1, 1, 16, 16)
+    large[..., 1:7, 1:7] = 1
+    large[..., 9:15, 8:14] = 1
+    for img in (small, large):
+        out = oc(img, img)
+        torch.testing.assert_close(out, torch.tensor([[2.0, 2.0]]),
+                                   atol=1e-3, rtol=0)
+    # Only objects whose score is high count in the first output.
+    score = small.clone()
+    score[..., 8:10, 8:10] = 0
+    torch.testing.assert_close(oc(small, score), torch.tensor([[1.0, 2.0]]),
+                               atol=1e-3, rtol=0)
+
+
+def test_gradients_reach_score_map_and_foreground():
+    oc = ObjectCounts(fine_dim=3, score_dim=5, channels=4)
+    fine = torch.randn(2, 3, 16, 16, requires_grad=True)
+    score = torch.randn(2, 5, 4, 4, requires_grad=True)
+    out = oc(fine, score)
+    assert out.shape == (2, oc.out_dim) == (2, 5)
+    out[:, :4].sum().backward()
+    assert score.grad.abs().sum() > 0 and fine.grad.abs().sum() > 0
