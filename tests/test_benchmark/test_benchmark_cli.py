@@ -55,7 +55,11 @@ def test_quick_benchmark_prints_every_figure(tmp_path):
         assert math.isfinite(value) and value > 0, (name, value)
     for task in ('cls', 'det', 'seg'):
         assert 0 <= printed[f'data/wait_fraction/{task}'] < 1
-        assert 0 < printed[f'roof_fraction/{task}'] < 1
+        # Not a hardware bound (docs/benchmarks.md: Winograd convolutions
+        # can beat matmul), and the suite shares the cores with the
+        # timing, so a little above 1 is allowed; the FLOP counts
+        # themselves are checked exactly in tests/test_analysis.
+        assert 0 < printed[f'roof_fraction/{task}'] < 1.5
     assert 0 < printed['ddp_scaling'] < 2.5
     saved = json.loads(out.read_text())
     assert saved['quick'] is True
