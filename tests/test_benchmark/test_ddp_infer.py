@@ -52,13 +52,16 @@ def test_ddp_scaling_quick(data_root: Path):
     assert 0 < res['ddp_scaling'] < 2.5, res
     assert res['ddp_scaling'] == pytest.approx(
         res['ddp/2proc/samples_per_s'] / res['ddp/1proc/samples_per_s'])
-    # The phases are parts of a step: together no longer than the whole
-    # (the default global batch: 32 samples a step).
+    # The phases are parts of a step: together about as long as the whole
+    # (the default global batch: 32 samples a step). Medians of the parts
+    # need not sum to at most the median of the whole, and the quick run
+    # times few steps on cores the suite shares (CI saw 1.11x): the bound is
+    # loose, a sanity check that no phase is counted far too long.
     for n in (1, 2):
         step_ms = 1000 * 32 / res[f'ddp/{n}proc/samples_per_s']
         parts = sum(v for k, v in res.items()
                     if k.startswith(f'ddp/{n}proc/ms/'))
-        assert parts <= 1.05 * step_ms + 1.0, (n, parts, step_ms)
+        assert parts <= 1.3 * step_ms + 1.0, (n, parts, step_ms)
     # Budget 25 s on an idle machine; the margin absorbs a shared CPU.
     assert elapsed < 50, elapsed
 

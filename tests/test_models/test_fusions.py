@@ -119,6 +119,25 @@ def test_film_object_counts_extend_pooled():
     assert out.pooled.shape == (2, 10) and torch.isfinite(out.pooled).all()
 
 
+def test_film_objects_described_by_finer_maps():
+    block = build('FiLMFusion', num_blocks=2, channels=8, out_dim=6,
+                  strides=(2, 1), pooling=('max', ), object_counts=3,
+                  block='plain', count_maps=['input', 0, 'output'],
+                  count_hidden=5).train()
+    # Descriptions: IMAGE_DIM (input) + 8 (block 0) + 6 (output) channels.
+    assert block.object_counts.hidden[0].in_features == IMAGE_DIM + 8 + 6
+    img, tokens, mask, pooled = make_inputs(block, 2, grad=True)
+    out = block(*features(block, img, tokens, mask, pooled))
+    assert out.pooled.shape == (2, block.out_dim)
+    # The counts (after the 6 max-pooled channels) reach block 0's conv.
+    out.pooled[:, 6:9].sum().backward()
+    assert block.blocks[0].conv.weight.grad.abs().sum() > 0
+    for bad in (['output', 2], ['middle'], []):
+        with pytest.raises(ValueError, match='count_maps'):
+            build('FiLMFusion', num_blocks=2, object_counts=3,
+                  count_maps=bad)
+
+
 @pytest.mark.parametrize('name', fusion_names())
 def test_gradients_reach_both_modalities(name):
     block = build(name).train()

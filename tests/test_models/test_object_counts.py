@@ -51,3 +51,65 @@ def test_gradients_reach_score_map_and_foreground():
     assert out.shape == (2, oc.out_dim) == (2, 5)
     out[:, :4].sum().backward()
     assert score.grad.abs().sum() > 0 and fine.grad.abs().sum() > 0
+
+
+def reference_counts(oc: ObjectCounts, fine, score_map):
+    """One sample at a time, per-pixel linear score then per-object mean
+    (the definition for ``hidden=0``)."""
+    out = []
+    for i in range(fine.shape[0]):
+        fg = torch.sigmoid(oc.fg(fine[i:i + 1]))[0, 0]
+        labels = connected_components((fg > 0.5)[None])[0]
+        score = torch.nn.functional.interpolate(
+            oc.score(score_map[i:i + 1]), size=fg.shape, mode='bilinear',
+            align_corners=False)[0]
+        counts = torch.zeros(oc.channels)
+        total = torch.zeros(())
+        for lab in labels.unique():
+            if lab == 0:
+                continue
+            sel = labels == lab
+            w = fg[sel]
+            mean = (score[:, sel] * w).sum(-1) / w.sum()
+            present = torch.tanh(w.sum() / oc.min_mass)
+            counts = counts + torch.sigmoid(mean) * present
+            total = total + present
+        out.append(torch.cat([counts, total[None]]))
+    return torch.stack(out)
+
+
+def test_batched_counts_equal_the_per_sample_definition():
+    torch.manual_seed(0)
+    oc = ObjectCounts(fine_dim=3, score_dim=5, channels=4)
+    fine = torch.randn(3, 3, 12, 12)
+    score_map = torch.randn(3, 5, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(oc(fine, score_map),
+                                   reference_counts(oc, fine, score_map),
+                                   atol=1e-5, rtol=1e-5)
+        # A list of maps is their concatenation (upsampled to the fine map).
+        up = torch.nn.functional.interpolate(score_map[:, 2:], size=(12, 12),
+                                             mode='bilinear',
+                                             align_corners=False)
+        torch.testing.assert_close(oc(fine, [score_map[:, :2], up]),
+                                   oc(fine, score_map), atol=1e-5, rtol=1e-5)
+
+
+def test_mlp_scores_are_a_nonlinear_function_of_the_description():
+    torch.manual_seed(0)
+    oc = ObjectCounts(fine_dim=2, score_dim=3, channels=2, hidden=8)
+    assert oc.score.in_channels == 8
+    fine = torch.randn(2, 2, 10, 10)
+    maps = [torch.randn(2, 1, 5, 5, requires_grad=True),
+            torch.randn(2, 2, 10, 10, requires_grad=True)]
+    out = oc(fine, maps)
+    assert out.shape == (2, 3) and torch.isfinite(out).all()
+    out[:, :2].sum().backward()
+    assert all(m.grad.abs().sum() > 0 for m in maps)
+    assert oc.hidden[0].weight.grad.abs().sum() > 0
+    try:
+        ObjectCounts(1, 1, hidden=-1)
+    except ValueError as e:
+        assert 'hidden' in str(e)
+    else:
+        raise AssertionError('hidden=-1 accepted')

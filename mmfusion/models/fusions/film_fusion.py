@@ -1,7 +1,7 @@
 """FiLM: feature-wise linear modulation of image maps by the text."""
 from __future__ import annotations
 
-from typing import ClassVar, FrozenSet, Optional, Sequence
+from typing import ClassVar, FrozenSet, Optional, Sequence, Union
 
 import torch
 
@@ -118,7 +118,14 @@ class FiLMFusion(BaseFusion):
         object_counts: ``K > 0`` appends ``K + 1`` soft object counts to
             ``pooled`` (:class:`ObjectCounts`): objects are the connected
             components of a foreground predicted from the incoming
-            (unmodulated) image map, each scored by the output map.
+            (unmodulated) image map, each scored by ``count_maps``.
+        count_maps: maps that describe each object for ``object_counts``,
+            upsampled to the incoming map and concatenated: ``'output'``
+            (the output map), ``'input'`` (the modulated input map) and
+            0-based block indices (finer, text-modulated maps where a small
+            object's shape is still resolved).
+        count_hidden: ``> 0``: objects are scored by an MLP of this width
+            over their description, not a linear layer.
         init_cfg: mmengine weight-initialisation config.
     """
 
@@ -134,6 +141,8 @@ class FiLMFusion(BaseFusion):
                  pool_blocks: Sequence[int] = (), pool_input: bool = False,
                  block_pooling: Sequence[str] = ('max', 'mean'),
                  object_counts: int = 0,
+                 count_maps: Sequence[Union[str, int]] = ('output', ),
+                 count_hidden: int = 0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(image_dim, text_dim, init_cfg=init_cfg)
         if num_blocks < 1:
@@ -163,7 +172,19 @@ class FiLMFusion(BaseFusion):
         if pool_input:
             self.block_pool['input'] = SpatialPooling(block_pooling,
                                                       image_dim)
-        self.object_counts = (ObjectCounts(image_dim, out_dim, object_counts)
+        if isinstance(count_maps, (str, int)):
+            count_maps = (count_maps, )
+        self.count_maps = tuple(count_maps)
+        map_dims = {'output': out_dim, 'input': image_dim,
+                    **{i: channels for i in range(num_blocks)}}
+        bad = [m for m in self.count_maps if m not in map_dims]
+        if bad or not self.count_maps:
+            raise ValueError(f'count_maps {list(self.count_maps)} must name '
+                             "'output', 'input' or block indices in "
+                             f'[0, {num_blocks - 1}]')
+        self.object_counts = (ObjectCounts(
+            image_dim, sum(map_dims[m] for m in self.count_maps),
+            object_counts, hidden=count_hidden)
                               if object_counts > 0 else None)
         self._map_dim = out_dim
         self._out_dim = (self.pool.out_dim +
@@ -223,6 +244,7 @@ class FiLMFusion(BaseFusion):
             x = torch.relu(x * (1 + g0[:, :, None, None]) +
                            b0[:, :, None, None])
         extra = []
+        count_inputs = {'input': x}
         if self.pool_input:
             extra.append(self.block_pool['input'](x))
         x = self.proj(x)
@@ -232,11 +254,14 @@ class FiLMFusion(BaseFusion):
             x = block(x, params[:, i, 0], params[:, i, 1])
             if i in self.pool_blocks:
                 extra.append(self.block_pool[str(i)](x))
+            count_inputs[i] = x
         out_map = coord_conv2d(self.out_conv[0], x) if self.coord_conv \
             else self.out_conv[0](x)
         out_map = self.dropout(self.out_conv[1](out_map))
         if self.object_counts is not None:
-            extra.append(self.object_counts(fine, out_map))
+            count_inputs['output'] = out_map
+            extra.append(self.object_counts(
+                fine, [count_inputs[m] for m in self.count_maps]))
         pooled = torch.cat([self.pool(out_map)] + extra, dim=1)
         if self.text_to_output:
             pooled = torch.cat([pooled, text.get_pooled()], dim=1)

@@ -1,6 +1,8 @@
 """Soft object counts from connected components of a learnt foreground."""
 from __future__ import annotations
 
+from typing import Sequence, Union
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -41,27 +43,40 @@ class ObjectCounts(nn.Module):
     """Per-query object counts: ``sum over objects of sigmoid(score)``.
 
     Objects are the 4-connected components of a foreground mask predicted
-    from a fine image map (1x1 conv + sigmoid, thresholded at 0.5); each
-    object's score per channel is the foreground-weighted mean, over its
-    pixels, of a (text-conditioned) score map upsampled to the fine map. So
-    an object counts once whatever its area, which mean pooling of a map
-    cannot do. Gradients reach the score map and, through the weights of
-    the mean, the foreground logits (the component labelling itself is
-    discrete). Tiny components count in proportion to their foreground mass
-    (``tanh(mass / min_mass)``), so a stray pixel adds little.
+    from a fine image map (1x1 conv + sigmoid, thresholded at 0.5). Each
+    object is described by the foreground-weighted mean, over its pixels, of
+    one or more (text-conditioned) feature maps, each upsampled to the fine
+    map; a linear layer (or, with ``hidden > 0``, an MLP) scores the
+    description into ``K`` channels. So an object counts once whatever its
+    area, which mean pooling of a map cannot do. Gradients reach the maps
+    and, through the weights of the mean, the foreground logits (the
+    component labelling itself is discrete). Tiny components count in
+    proportion to their foreground mass (``tanh(mass / min_mass)``), so a
+    stray pixel adds little.
 
     Args:
         fine_dim: channels of the fine map (objects are found on it).
-        score_dim: channels of the score map.
+        score_dim: channels of the score map(s) (the sum, for several).
         channels: ``K``, the number of counts.
         min_mass: foreground mass at which a component counts ~fully.
+        hidden: ``0``: a linear score of the description (the mean of a
+            per-pixel linear score); ``> 0``: an MLP with this hidden width,
+            so an object's score can depend on a conjunction of its
+            features (e.g. its shape as seen at two resolutions).
     """
 
     def __init__(self, fine_dim: int, score_dim: int, channels: int = 16,
-                 min_mass: float = 4.0) -> None:
+                 min_mass: float = 4.0, hidden: int = 0) -> None:
         super().__init__()
+        if hidden < 0:
+            raise ValueError(f'hidden must be >= 0, got {hidden}')
         self.fg = nn.Conv2d(fine_dim, 1, 1)
-        self.score = nn.Conv2d(score_dim, channels, 1)
+        # A 1x1 conv used as a linear layer on the object descriptions
+        # (kept as a conv so that checkpoints of hidden=0 load unchanged).
+        self.score = nn.Conv2d(hidden or score_dim, channels, 1)
+        self.hidden = (nn.Sequential(nn.Linear(score_dim, hidden),
+                                     nn.ReLU(inplace=True))
+                       if hidden > 0 else None)
         self.channels = channels
         self.min_mass = min_mass
 
@@ -69,26 +84,40 @@ class ObjectCounts(nn.Module):
     def out_dim(self) -> int:
         return self.channels + 1
 
-    def forward(self, fine: Tensor, score_map: Tensor) -> Tensor:
-        """``fine`` ``(B, Cf, H, W)``, ``score_map`` ``(B, Cs, h, w)`` ->
-        ``(B, K + 1)``: ``K`` soft counts and the number of objects."""
+    def forward(self, fine: Tensor,
+                score_map: Union[Tensor, Sequence[Tensor]]) -> Tensor:
+        """``fine`` ``(B, Cf, H, W)``; ``score_map`` ``(B, Cs, h, w)`` or a
+        list of maps whose channels sum to ``score_dim`` -> ``(B, K + 1)``:
+        ``K`` soft counts and the number of objects."""
         b, _, h, w = fine.shape
+        n = h * w + 1
         fg = torch.sigmoid(self.fg(fine)).squeeze(1)  # (B, H, W)
         with torch.no_grad():
             labels = connected_components(fg > 0.5).flatten(1)  # (B, HW)
-        score = self.score(score_map)
-        if score.shape[-2:] != (h, w):
-            score = F.interpolate(score, size=(h, w), mode='bilinear',
-                                  align_corners=False)
+            # One compact id per (sample, component) across the batch, so
+            # descriptions are computed for the objects that exist only.
+            key = labels + torch.arange(b, device=labels.device)[:, None] * n
+            uniq, inv = torch.unique(key, return_inverse=True)
+            inv = inv.flatten()
+        maps = [score_map] if isinstance(score_map, Tensor) else score_map
+        feats = torch.cat([
+            m if m.shape[-2:] == (h, w) else F.interpolate(
+                m, size=(h, w), mode='bilinear', align_corners=False)
+            for m in maps], dim=1)  # (B, Cs, H, W)
         weight = (fg * (fg > 0.5)).flatten(1)  # (B, HW)
-        n = h * w + 1
-        mass = weight.new_zeros(b, n).scatter_add(1, labels, weight)
-        sums = score.new_zeros(b, self.channels, n).scatter_add(
-            2, labels[:, None].expand(-1, self.channels, -1),
-            score.flatten(2) * weight[:, None])
-        mean = sums / mass[:, None].clamp_min(1e-6)
-        # Label 0 is the background; other empty labels have zero mass.
-        present = torch.tanh(mass / self.min_mass)
-        present = torch.cat([present[:, :1] * 0, present[:, 1:]], dim=1)
-        counts = (torch.sigmoid(mean) * present[:, None]).sum(-1)
-        return torch.cat([counts, present.sum(-1, keepdim=True)], dim=1)
+        m_obj = uniq.numel()
+        mass = weight.new_zeros(m_obj).index_add(0, inv, weight.flatten())
+        pix = (feats.flatten(2) * weight[:, None]).transpose(1, 2)
+        sums = pix.new_zeros(m_obj, pix.shape[-1]).index_add(
+            0, inv, pix.reshape(-1, pix.shape[-1]))
+        desc = sums / mass[:, None].clamp_min(1e-6)  # (M, Cs)
+        if self.hidden is not None:
+            desc = self.hidden(desc)
+        score = F.linear(desc, self.score.weight.flatten(1), self.score.bias)
+        # Label 0 is the background of each sample.
+        present = torch.tanh(mass / self.min_mass) * (uniq % n != 0)
+        batch_of = uniq // n
+        counts = score.new_zeros(b, self.channels).index_add(
+            0, batch_of, torch.sigmoid(score) * present[:, None])
+        total = present.new_zeros(b).index_add(0, batch_of, present)
+        return torch.cat([counts, total[:, None]], dim=1)
