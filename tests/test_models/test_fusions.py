@@ -125,7 +125,8 @@ def test_film_objects_described_by_finer_maps():
                   block='plain', count_maps=['input', 0, 'output'],
                   count_hidden=5).train()
     # Descriptions: IMAGE_DIM (input) + 8 (block 0) + 6 (output) channels.
-    assert block.object_counts.hidden[0].in_features == IMAGE_DIM + 8 + 6
+    assert [e.in_channels for e in block.object_counts.embed] == \
+        [IMAGE_DIM, 8, 6]
     img, tokens, mask, pooled = make_inputs(block, 2, grad=True)
     out = block(*features(block, img, tokens, mask, pooled))
     assert out.pooled.shape == (2, block.out_dim)

@@ -24,8 +24,8 @@ def test_counts_do_not_depend_on_object_size():
     with torch.no_grad():
         oc.fg.weight.fill_(20.0)
         oc.fg.bias.fill_(-10.0)    # foreground where the input is 1
-        oc.score.weight.fill_(20.0)
-        oc.score.bias.fill_(-10.0)  # score ~1 where the score map is 1
+        oc.embed[0].weight.fill_(20.0)
+        oc.embed[0].bias.fill_(-10.0)  # score ~1 where the score map is 1
     small = torch.zeros(1, 1, 16, 16)
     small[..., 1:3, 1:3] = 1
     small[..., 8:10, 8:10] = 1
@@ -61,7 +61,7 @@ def reference_counts(oc: ObjectCounts, fine, score_map):
         fg = torch.sigmoid(oc.fg(fine[i:i + 1]))[0, 0]
         labels = connected_components((fg > 0.5)[None])[0]
         score = torch.nn.functional.interpolate(
-            oc.score(score_map[i:i + 1]), size=fg.shape, mode='bilinear',
+            oc.embed[0](score_map[i:i + 1]), size=fg.shape, mode='bilinear',
             align_corners=False)[0]
         counts = torch.zeros(oc.channels)
         total = torch.zeros(())
@@ -87,18 +87,21 @@ def test_batched_counts_equal_the_per_sample_definition():
         torch.testing.assert_close(oc(fine, score_map),
                                    reference_counts(oc, fine, score_map),
                                    atol=1e-5, rtol=1e-5)
-        # A list of maps is their concatenation (upsampled to the fine map).
-        up = torch.nn.functional.interpolate(score_map[:, 2:], size=(12, 12),
-                                             mode='bilinear',
-                                             align_corners=False)
-        torch.testing.assert_close(oc(fine, [score_map[:, :2], up]),
+        # Two maps: the sum of their terms, each at its own resolution.
+        two = ObjectCounts(fine_dim=3, score_dim=[2, 3], channels=4)
+        two.fg.load_state_dict(oc.fg.state_dict())
+        two.embed[0].weight.copy_(oc.embed[0].weight[:, :2])
+        two.embed[0].bias.copy_(oc.embed[0].bias)
+        two.embed[1].weight.copy_(oc.embed[0].weight[:, 2:])
+        torch.testing.assert_close(two(fine, [score_map[:, :2],
+                                              score_map[:, 2:]]),
                                    oc(fine, score_map), atol=1e-5, rtol=1e-5)
 
 
 def test_mlp_scores_are_a_nonlinear_function_of_the_description():
     torch.manual_seed(0)
-    oc = ObjectCounts(fine_dim=2, score_dim=3, channels=2, hidden=8)
-    assert oc.score.in_channels == 8
+    oc = ObjectCounts(fine_dim=2, score_dim=[1, 2], channels=2, hidden=8)
+    assert [e.out_channels for e in oc.embed] == [8, 8]
     fine = torch.randn(2, 2, 10, 10)
     maps = [torch.randn(2, 1, 5, 5, requires_grad=True),
             torch.randn(2, 2, 10, 10, requires_grad=True)]
@@ -106,7 +109,7 @@ def test_mlp_scores_are_a_nonlinear_function_of_the_description():
     assert out.shape == (2, 3) and torch.isfinite(out).all()
     out[:, :2].sum().backward()
     assert all(m.grad.abs().sum() > 0 for m in maps)
-    assert oc.hidden[0].weight.grad.abs().sum() > 0
+    assert oc.head[1].weight.grad.abs().sum() > 0
     try:
         ObjectCounts(1, 1, hidden=-1)
     except ValueError as e:

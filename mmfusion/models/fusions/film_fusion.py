@@ -183,7 +183,7 @@ class FiLMFusion(BaseFusion):
                              "'output', 'input' or block indices in "
                              f'[0, {num_blocks - 1}]')
         self.object_counts = (ObjectCounts(
-            image_dim, sum(map_dims[m] for m in self.count_maps),
+            image_dim, [map_dims[m] for m in self.count_maps],
             object_counts, hidden=count_hidden)
                               if object_counts > 0 else None)
         self._map_dim = out_dim

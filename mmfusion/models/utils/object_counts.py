@@ -43,40 +43,47 @@ class ObjectCounts(nn.Module):
     """Per-query object counts: ``sum over objects of sigmoid(score)``.
 
     Objects are the 4-connected components of a foreground mask predicted
-    from a fine image map (1x1 conv + sigmoid, thresholded at 0.5). Each
-    object is described by the foreground-weighted mean, over its pixels, of
-    one or more (text-conditioned) feature maps, each upsampled to the fine
-    map; a linear layer (or, with ``hidden > 0``, an MLP) scores the
-    description into ``K`` channels. So an object counts once whatever its
-    area, which mean pooling of a map cannot do. Gradients reach the maps
-    and, through the weights of the mean, the foreground logits (the
-    component labelling itself is discrete). Tiny components count in
-    proportion to their foreground mass (``tanh(mass / min_mass)``), so a
-    stray pixel adds little.
+    from a fine image map (1x1 conv + sigmoid, thresholded at 0.5). An
+    object's score is a function of the foreground-weighted mean, over its
+    pixels, of one or more (text-conditioned) score maps upsampled to the
+    fine map: linear (``hidden=0``) or an MLP with one hidden layer. The
+    scorer's first linear layer runs per pixel on each map at its own
+    resolution (a 1x1 conv; by linearity the same as applying it to the
+    objects' mean of the concatenated upsampled maps), so only ``hidden``
+    (or ``K``) channels are upsampled and averaged. So an object counts once
+    whatever its area, which mean pooling of a map cannot do. Gradients
+    reach the maps and, through the weights of the mean, the foreground
+    logits (the component labelling itself is discrete). Tiny components
+    count in proportion to their foreground mass (``tanh(mass /
+    min_mass)``), so a stray pixel adds little.
 
     Args:
         fine_dim: channels of the fine map (objects are found on it).
-        score_dim: channels of the score map(s) (the sum, for several).
+        score_dim: channels of the score map, or a list: one per map.
         channels: ``K``, the number of counts.
         min_mass: foreground mass at which a component counts ~fully.
-        hidden: ``0``: a linear score of the description (the mean of a
-            per-pixel linear score); ``> 0``: an MLP with this hidden width,
-            so an object's score can depend on a conjunction of its
-            features (e.g. its shape as seen at two resolutions).
+        hidden: ``0``: each score is linear in the object's mean features;
+            ``> 0``: an MLP of this hidden width, so a score can depend on a
+            conjunction of features (e.g. a shape seen at two resolutions).
     """
 
-    def __init__(self, fine_dim: int, score_dim: int, channels: int = 16,
-                 min_mass: float = 4.0, hidden: int = 0) -> None:
+    def __init__(self, fine_dim: int, score_dim: Union[int, Sequence[int]],
+                 channels: int = 16, min_mass: float = 4.0,
+                 hidden: int = 0) -> None:
         super().__init__()
         if hidden < 0:
             raise ValueError(f'hidden must be >= 0, got {hidden}')
+        dims = [score_dim] if isinstance(score_dim, int) else list(score_dim)
+        if not dims:
+            raise ValueError('score_dim must name at least one map')
         self.fg = nn.Conv2d(fine_dim, 1, 1)
-        # A 1x1 conv used as a linear layer on the object descriptions
-        # (kept as a conv so that checkpoints of hidden=0 load unchanged).
-        self.score = nn.Conv2d(hidden or score_dim, channels, 1)
-        self.hidden = (nn.Sequential(nn.Linear(score_dim, hidden),
-                                     nn.ReLU(inplace=True))
-                       if hidden > 0 else None)
+        width = hidden or channels
+        # One bias for the sum of the maps' terms.
+        self.embed = nn.ModuleList(
+            nn.Conv2d(d, width, 1, bias=i == 0) for i, d in enumerate(dims))
+        self.head = (nn.Sequential(nn.ReLU(inplace=True),
+                                   nn.Linear(hidden, channels))
+                     if hidden > 0 else None)
         self.channels = channels
         self.min_mass = min_mass
 
@@ -86,11 +93,15 @@ class ObjectCounts(nn.Module):
 
     def forward(self, fine: Tensor,
                 score_map: Union[Tensor, Sequence[Tensor]]) -> Tensor:
-        """``fine`` ``(B, Cf, H, W)``; ``score_map`` ``(B, Cs, h, w)`` or a
-        list of maps whose channels sum to ``score_dim`` -> ``(B, K + 1)``:
-        ``K`` soft counts and the number of objects."""
+        """``fine`` ``(B, Cf, H, W)``; ``score_map`` ``(B, Cs, h, w)`` or one
+        map per ``score_dim`` entry (any sizes) -> ``(B, K + 1)``: ``K`` soft
+        counts and the number of objects."""
         b, _, h, w = fine.shape
         n = h * w + 1
+        maps = [score_map] if isinstance(score_map, Tensor) else score_map
+        if len(maps) != len(self.embed):
+            raise ValueError(f'expected {len(self.embed)} score maps, got '
+                             f'{len(maps)}')
         fg = torch.sigmoid(self.fg(fine)).squeeze(1)  # (B, H, W)
         with torch.no_grad():
             labels = connected_components(fg > 0.5).flatten(1)  # (B, HW)
@@ -99,21 +110,22 @@ class ObjectCounts(nn.Module):
             key = labels + torch.arange(b, device=labels.device)[:, None] * n
             uniq, inv = torch.unique(key, return_inverse=True)
             inv = inv.flatten()
-        maps = [score_map] if isinstance(score_map, Tensor) else score_map
-        feats = torch.cat([
-            m if m.shape[-2:] == (h, w) else F.interpolate(
-                m, size=(h, w), mode='bilinear', align_corners=False)
-            for m in maps], dim=1)  # (B, Cs, H, W)
+        feats = None
+        for embed, m in zip(self.embed, maps):
+            e = embed(m)
+            if e.shape[-2:] != (h, w):
+                e = F.interpolate(e, size=(h, w), mode='bilinear',
+                                  align_corners=False)
+            feats = e if feats is None else feats + e  # (B, width, H, W)
         weight = (fg * (fg > 0.5)).flatten(1)  # (B, HW)
         m_obj = uniq.numel()
         mass = weight.new_zeros(m_obj).index_add(0, inv, weight.flatten())
         pix = (feats.flatten(2) * weight[:, None]).transpose(1, 2)
         sums = pix.new_zeros(m_obj, pix.shape[-1]).index_add(
             0, inv, pix.reshape(-1, pix.shape[-1]))
-        desc = sums / mass[:, None].clamp_min(1e-6)  # (M, Cs)
-        if self.hidden is not None:
-            desc = self.hidden(desc)
-        score = F.linear(desc, self.score.weight.flatten(1), self.score.bias)
+        score = sums / mass[:, None].clamp_min(1e-6)  # (M, width)
+        if self.head is not None:
+            score = self.head(score)
         # Label 0 is the background of each sample.
         present = torch.tanh(mass / self.min_mass) * (uniq % n != 0)
         batch_of = uniq // n
