@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,3 +143,49 @@ def test_mixed_label_kinds_fail():
     with pytest.raises(ValueError, match='both single-label'):
         evaluate(metric, data)
     assert not math.isnan(binary_auroc([0.0, 1.0], [False, True]))
+
+
+def test_text_groups_slice_by_wording_and_match_the_generator():
+    """The shapes config's text groups split the count questions exactly
+    into counting by colour and counting by shape, and nothing else."""
+    from omegaconf import OmegaConf
+
+    from mmfusion.datasets.shapes.scene import COLOURS, SHAPES
+    from mmfusion.datasets.shapes.shapes_generator import (
+        IMAGE_CONTROL_TEXT, MAX_COUNT, count_text)
+    root = Path(__file__).resolve().parents[2]
+    cfg = OmegaConf.load(root / 'configs' / 'dataset' / 'shapes_cls.yaml')
+    groups = OmegaConf.to_container(cfg.val_evaluator.text_groups)
+    assert set(groups) == {'count_by_colour', 'count_by_shape'}
+    texts, subtype = [], []
+    for n in range(1, MAX_COUNT + 1):
+        for c in COLOURS:
+            texts.append(count_text('colour', c, n))
+            subtype.append('count_by_colour')
+        for s in SHAPES:
+            texts.append(count_text('shape', s, n))
+            subtype.append('count_by_shape')
+    others = [IMAGE_CONTROL_TEXT, 'is the circle blue?',
+              'is the red shape a square?', 'is there a red shape?']
+    metric = build_metric(text_groups=groups)
+    data = samples([[0.1, 0.9]] * (len(texts) + len(others)),
+                   [1] * len(texts) + [0] * len(others))
+    for d, text in zip(data, texts + others):
+        d['text'] = text
+    # Every count question right, every other one wrong.
+    result = evaluate(metric, data)
+    assert result['accuracy/count_by_colour'] == 1.0
+    assert result['accuracy/count_by_shape'] == 1.0
+    metric.process(None, data)
+    assert [r['text_groups'] for r in metric.results] == \
+        [[s] for s in subtype] + [[]] * len(others)
+
+
+def test_text_groups_errors_name_the_group():
+    with pytest.raises(ValueError, match=r"text_groups\['bad'\]"):
+        build_metric(text_groups={'bad': '(unclosed'})
+    metric = build_metric(text_groups={'colour': 'circle'})
+    data = samples([[0.1, 0.9]], [1], ['colour'])
+    data[0]['text'] = 'is the circle blue?'
+    with pytest.raises(ValueError, match='rename'):
+        evaluate(metric, data)

@@ -116,3 +116,12 @@ def test_mlp_scores_are_a_nonlinear_function_of_the_description():
         assert 'hidden' in str(e)
     else:
         raise AssertionError('hidden=-1 accepted')
+
+
+def test_checkpoints_with_the_old_score_conv_load():
+    oc = ObjectCounts(fine_dim=2, score_dim=3, channels=4)
+    old = {'fg.weight': oc.fg.weight.detach() + 1, 'fg.bias': oc.fg.bias,
+           'score.weight': torch.ones(4, 3, 1, 1),
+           'score.bias': torch.zeros(4)}
+    oc.load_state_dict(old)  # strict: every key placed
+    assert (oc.embed[0].weight == 1).all() and (oc.embed[0].bias == 0).all()

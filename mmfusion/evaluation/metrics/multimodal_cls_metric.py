@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -27,7 +28,9 @@ class MultimodalClsMetric(BaseMetric):
     - ``auroc``: only with 2 classes, from the probability of class index 1
       (rank-based, ties counted half); left out, with a warning, when the
       targets hold a single class;
-    - ``accuracy/<group>`` for every value of ``group_key`` present.
+    - ``accuracy/<group>`` for every value of ``group_key`` present;
+    - ``accuracy/<name>`` for every ``text_groups`` entry some sample's text
+      matches (finer slices by wording, e.g. counting by colour or shape).
 
     Multi-label samples (``gt_label`` a ``(K,)`` multi-hot, predictions
     ``pred_score >= 0.5``): ``accuracy`` is the exact-match ratio,
@@ -42,19 +45,31 @@ class MultimodalClsMetric(BaseMetric):
         prefix: optional prefix of the metric names (``prefix/accuracy``).
         group_key: data-sample key whose values define the groups; None
             disables per-group accuracy.
+        text_groups: group name -> regular expression searched
+            (``re.search``) in each sample's ``text``; a sample can be in
+            several. Names must differ from ``group_key``'s values.
     """
 
     default_prefix: Optional[str] = None
 
     def __init__(self, collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
-                 group_key: Optional[str] = 'question_type') -> None:
+                 group_key: Optional[str] = 'question_type',
+                 text_groups: Optional[Dict[str, str]] = None) -> None:
         # BaseMetric warns about a missing prefix; unprefixed names are the
         # intent here, so give it a placeholder and clear it afterwards.
         super().__init__(collect_device=collect_device,
                          prefix=prefix or 'unprefixed')
         self.prefix = prefix
         self.group_key = group_key
+        self.text_groups = {}
+        for name, pattern in (text_groups or {}).items():
+            try:
+                self.text_groups[str(name)] = re.compile(pattern)
+            except (re.error, TypeError) as e:
+                raise ValueError(f'MultimodalClsMetric text_groups[{name!r}]'
+                                 f': {pattern!r} is not a regular '
+                                 f'expression ({e})') from e
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         """Keep each sample's scores, target and group (as numpy/str).
@@ -72,10 +87,14 @@ class MultimodalClsMetric(BaseMetric):
             score = score.reshape(-1)
             gt = _to_numpy(sample['gt_label']).reshape(-1)
             group = sample.get(self.group_key) if self.group_key else None
+            text = sample.get('text')
             self.results.append({
                 'score': score,
                 'gt': gt,
                 'group': None if group is None else str(group),
+                'text_groups': [] if not isinstance(text, str) else [
+                    name for name, rx in self.text_groups.items()
+                    if rx.search(text)],
             })
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
@@ -121,6 +140,16 @@ class MultimodalClsMetric(BaseMetric):
         for r, ok in zip(results, correct):
             if r['group'] is not None:
                 by_group[r['group']].append(bool(ok))
+        by_text: Dict[str, List[bool]] = defaultdict(list)
+        for r, ok in zip(results, correct):
+            for name in r.get('text_groups', ()):
+                by_text[name].append(bool(ok))
+        clash = sorted(set(by_text) & set(by_group))
+        if clash:
+            raise ValueError(f'MultimodalClsMetric: text_groups {clash} '
+                             f'are also values of {self.group_key!r}; '
+                             'rename them')
+        by_group.update(by_text)
         for group in sorted(by_group):
             metrics[f'accuracy/{group}'] = float(np.mean(by_group[group]))
         return metrics

@@ -91,6 +91,16 @@ class ObjectCounts(nn.Module):
     def out_dim(self) -> int:
         return self.channels + 1
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Checkpoints from before several score maps (one map, linear
+        # score) named the 1x1 conv ``score``: it is ``embed.0`` now.
+        for name in ('weight', 'bias'):
+            old = f'{prefix}score.{name}'
+            if old in state_dict and len(self.embed) == 1 \
+                    and self.head is None:
+                state_dict[f'{prefix}embed.0.{name}'] = state_dict.pop(old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def forward(self, fine: Tensor,
                 score_map: Union[Tensor, Sequence[Tensor]]) -> Tensor:
         """``fine`` ``(B, Cf, H, W)``; ``score_map`` ``(B, Cs, h, w)`` or one
