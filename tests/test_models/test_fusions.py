@@ -133,6 +133,11 @@ def test_film_objects_described_by_finer_maps():
     # The counts (after the 6 max-pooled channels) reach block 0's conv.
     out.pooled[:, 6:9].sum().backward()
     assert block.blocks[0].conv.weight.grad.abs().sum() > 0
+    moments = build('FiLMFusion', num_blocks=1, channels=8, out_dim=6,
+                    object_counts=3, count_hidden=4, count_moments=True,
+                    count_query=True)
+    out = moments(*features(moments, *make_inputs(moments, 2)))
+    assert torch.isfinite(out.pooled).all()
     for bad in (['output', 2], ['middle'], []):
         with pytest.raises(ValueError, match='count_maps'):
             build('FiLMFusion', num_blocks=2, object_counts=3,

@@ -1,4 +1,5 @@
 """Connected-component labelling and the soft object counts built on it."""
+import pytest
 import torch
 
 from mmfusion.models.utils.object_counts import (ObjectCounts,
@@ -125,3 +126,64 @@ def test_checkpoints_with_the_old_score_conv_load():
            'score.bias': torch.zeros(4)}
     oc.load_state_dict(old)  # strict: every key placed
     assert (oc.embed[0].weight == 1).all() and (oc.embed[0].bias == 0).all()
+
+
+def _moments_of(mask):
+    from mmfusion.models.utils.object_counts import _normalised_moments
+    b, h, w = mask.shape
+    weight = mask.float().flatten(1)
+    labels = connected_components(mask).flatten(1)
+    key = labels + torch.arange(b)[:, None] * (h * w + 1)
+    uniq, inv = torch.unique(key, return_inverse=True)
+    inv = inv.flatten()
+    mass = weight.new_zeros(len(uniq)).index_add(0, inv, weight.flatten())
+    return _normalised_moments(weight, inv, len(uniq), h, w, mass)[1:]
+
+
+def test_moments_tell_shapes_apart_whatever_their_place_and_size():
+    import numpy as np
+    yy, xx = np.mgrid[:40, :40]
+
+    def shape(kind, cx, cy, r):
+        dx, dy = xx - cx, yy - cy
+        m = {'circle': dx ** 2 + dy ** 2 <= r * r,
+             'square': (abs(dx) <= r) & (abs(dy) <= r),
+             'diamond': abs(dx) + abs(dy) <= r,
+             'triangle': (dy <= r) & (dy >= -r) &
+                         (abs(dx) <= (dy + r) / 2)}[kind]
+        return torch.from_numpy(m)[None]
+
+    kinds = ('circle', 'square', 'diamond', 'triangle')
+    small = torch.cat([_moments_of(shape(k, 10, 12, 6)) for k in kinds])
+    moved = torch.cat([_moments_of(shape(k, 25, 22, 6)) for k in kinds])
+    large = torch.cat([_moments_of(shape(k, 20, 20, 12)) for k in kinds])
+    # Translation: identical shape descriptors (the last column is mass).
+    torch.testing.assert_close(small, moved, atol=1e-4, rtol=1e-4)
+    # Scale: each shape stays nearer itself than any other shape.
+    d = torch.cdist(small[:, :-1], large[:, :-1])
+    assert (d.argmin(1) == torch.arange(4)).all(), d
+    assert large[0, -1] > small[0, -1]
+
+
+def test_moments_and_query_enter_the_scores():
+    torch.manual_seed(0)
+    oc = ObjectCounts(fine_dim=1, score_dim=1, channels=2, hidden=4,
+                      moments=True, query_dim=3, min_mass=1e-3)
+    fine = torch.zeros(2, 1, 12, 12)
+    fine[:, :, 2:5, 2:5] = 1
+    fine[:, :, 7:11, 6:8] = 1
+    with torch.no_grad():
+        oc.fg.weight.fill_(20.0)
+        oc.fg.bias.fill_(-10.0)
+    q = torch.randn(2, 3, requires_grad=True)
+    out = oc(fine, torch.zeros(2, 1, 12, 12), q)
+    # Same image, different queries: different counts, same object number.
+    assert not torch.allclose(out[0, :2], out[1, :2])
+    torch.testing.assert_close(out[:, 2], torch.full((2, ), 2.0),
+                               atol=1e-3, rtol=0)
+    out[:, :2].sum().backward()
+    assert q.grad.abs().sum() > 0 and oc.moments.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match='query'):
+        oc(fine, torch.zeros(2, 1, 12, 12))
+    with pytest.raises(ValueError, match='moments need'):
+        ObjectCounts(1, 1, moments=True)

@@ -126,6 +126,10 @@ class FiLMFusion(BaseFusion):
             object's shape is still resolved).
         count_hidden: ``> 0``: objects are scored by an MLP of this width
             over their description, not a linear layer.
+        count_moments: also describe objects by the normalised moments of
+            their foreground mass (needs ``count_hidden`` and
+            ``count_query``).
+        count_query: the text's pooled vector enters the object scorer.
         init_cfg: mmengine weight-initialisation config.
     """
 
@@ -143,6 +147,8 @@ class FiLMFusion(BaseFusion):
                  object_counts: int = 0,
                  count_maps: Sequence[Union[str, int]] = ('output', ),
                  count_hidden: int = 0,
+                 count_moments: bool = False,
+                 count_query: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(image_dim, text_dim, init_cfg=init_cfg)
         if num_blocks < 1:
@@ -184,7 +190,8 @@ class FiLMFusion(BaseFusion):
                              f'[0, {num_blocks - 1}]')
         self.object_counts = (ObjectCounts(
             image_dim, [map_dims[m] for m in self.count_maps],
-            object_counts, hidden=count_hidden)
+            object_counts, hidden=count_hidden, moments=count_moments,
+            query_dim=text_dim if count_query else 0)
                               if object_counts > 0 else None)
         self._map_dim = out_dim
         self._out_dim = (self.pool.out_dim +
@@ -261,7 +268,9 @@ class FiLMFusion(BaseFusion):
         if self.object_counts is not None:
             count_inputs['output'] = out_map
             extra.append(self.object_counts(
-                fine, [count_inputs[m] for m in self.count_maps]))
+                fine, [count_inputs[m] for m in self.count_maps],
+                text.get_pooled() if self.object_counts.query is not None
+                else None))
         pooled = torch.cat([self.pool(out_map)] + extra, dim=1)
         if self.text_to_output:
             pooled = torch.cat([pooled, text.get_pooled()], dim=1)

@@ -1,7 +1,7 @@
 """Soft object counts from connected components of a learnt foreground."""
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +39,53 @@ def connected_components(mask: Tensor, max_iters: int = 0) -> Tensor:
     return lab.long()
 
 
+#: (p, q) of the normalised central moments ``eta_pq`` that describe an
+#: object's foreground mass (orders 2 to 4).
+MOMENT_ORDERS = ((2, 0), (1, 1), (0, 2), (3, 0), (2, 1), (1, 2), (0, 3),
+                 (4, 0), (3, 1), (2, 2), (1, 3), (0, 4))
+
+
+def _normalised_moments(weight: Tensor, inv: Tensor, m_obj: int, h: int,
+                        w: int, mass: Tensor) -> Tensor:
+    """Per-object shape descriptors of the foreground mass.
+
+    ``eta_pq = mu_pq / mu_00 ** (1 + (p + q) / 2)`` for :data:`MOMENT_ORDERS`
+    (central moments ``mu``, pixel units of the fine map), each mapped to
+    ``sign * |eta| ** (2 / (p + q))`` (a length ratio, order 0.1-0.5, for
+    every order alike), then the object's ``log(1 + mass)``.
+
+    Args:
+        weight: ``(B, H*W)`` foreground weights (0 off the foreground).
+        inv: ``(B*H*W,)`` compact object id of every pixel.
+        m_obj: number of compact ids.
+        h, w: the fine map's size.
+        mass: ``(M,)`` each object's total weight.
+
+    Returns:
+        ``(M, len(MOMENT_ORDERS) + 1)``.
+    """
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=weight.device, dtype=weight.dtype),
+        torch.arange(w, device=weight.device, dtype=weight.dtype),
+        indexing='ij')
+    wf = weight.flatten()
+    x = xs.flatten().repeat(weight.shape[0])
+    y = ys.flatten().repeat(weight.shape[0])
+    m00 = mass.clamp_min(1e-6)
+
+    def per_object(v: Tensor) -> Tensor:
+        return v.new_zeros(m_obj).index_add(0, inv, v * wf) / m00
+
+    cx, cy = per_object(x), per_object(y)
+    dx, dy = x - cx[inv], y - cy[inv]
+    out = []
+    for p, q in MOMENT_ORDERS:
+        eta = per_object(dx ** p * dy ** q) / m00 ** ((p + q) / 2)
+        out.append(eta.sign() * (eta.abs() + 1e-12) ** (2 / (p + q)))
+    out.append(torch.log1p(mass))
+    return torch.stack(out, dim=1)
+
+
 class ObjectCounts(nn.Module):
     """Per-query object counts: ``sum over objects of sigmoid(score)``.
 
@@ -65,14 +112,28 @@ class ObjectCounts(nn.Module):
         hidden: ``0``: each score is linear in the object's mean features;
             ``> 0``: an MLP of this hidden width, so a score can depend on a
             conjunction of features (e.g. a shape seen at two resolutions).
+        moments: also describe each object by the shape of its foreground
+            mass: normalised central moments of orders 2 to 4 (scale and
+            translation invariant, as ``regionprops``' ``moments_normalized``)
+            and its log mass. They need ``hidden > 0`` and ``query_dim > 0``
+            to be compared with the question.
+        query_dim: ``> 0``: a per-sample query vector (e.g. the text's
+            pooled vector) enters the scorer's first layer, so scores of
+            text-independent descriptions (moments) can depend on the text.
     """
 
     def __init__(self, fine_dim: int, score_dim: Union[int, Sequence[int]],
                  channels: int = 16, min_mass: float = 4.0,
-                 hidden: int = 0) -> None:
+                 hidden: int = 0, moments: bool = False,
+                 query_dim: int = 0) -> None:
         super().__init__()
-        if hidden < 0:
-            raise ValueError(f'hidden must be >= 0, got {hidden}')
+        if hidden < 0 or query_dim < 0:
+            raise ValueError(f'hidden and query_dim must be >= 0, got '
+                             f'{hidden} and {query_dim}')
+        if moments and not (hidden and query_dim):
+            raise ValueError('moments need hidden > 0 and query_dim > 0: '
+                             'a linear score of text-independent moments '
+                             'cannot depend on the question')
         dims = [score_dim] if isinstance(score_dim, int) else list(score_dim)
         if not dims:
             raise ValueError('score_dim must name at least one map')
@@ -81,6 +142,10 @@ class ObjectCounts(nn.Module):
         # One bias for the sum of the maps' terms.
         self.embed = nn.ModuleList(
             nn.Conv2d(d, width, 1, bias=i == 0) for i, d in enumerate(dims))
+        self.moments = (nn.Linear(len(MOMENT_ORDERS) + 1, width, bias=False)
+                        if moments else None)
+        self.query = (nn.Linear(query_dim, width, bias=False)
+                      if query_dim else None)
         self.head = (nn.Sequential(nn.ReLU(inplace=True),
                                    nn.Linear(hidden, channels))
                      if hidden > 0 else None)
@@ -102,10 +167,15 @@ class ObjectCounts(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, fine: Tensor,
-                score_map: Union[Tensor, Sequence[Tensor]]) -> Tensor:
+                score_map: Union[Tensor, Sequence[Tensor]],
+                query: Optional[Tensor] = None) -> Tensor:
         """``fine`` ``(B, Cf, H, W)``; ``score_map`` ``(B, Cs, h, w)`` or one
-        map per ``score_dim`` entry (any sizes) -> ``(B, K + 1)``: ``K`` soft
-        counts and the number of objects."""
+        map per ``score_dim`` entry (any sizes); ``query`` ``(B, query_dim)``
+        when ``query_dim > 0`` -> ``(B, K + 1)``: ``K`` soft counts and the
+        number of objects."""
+        if (query is None) != (self.query is None):
+            raise ValueError('ObjectCounts: pass a query exactly when '
+                             'query_dim > 0')
         b, _, h, w = fine.shape
         n = h * w + 1
         maps = [score_map] if isinstance(score_map, Tensor) else score_map
@@ -134,11 +204,19 @@ class ObjectCounts(nn.Module):
         sums = pix.new_zeros(m_obj, pix.shape[-1]).index_add(
             0, inv, pix.reshape(-1, pix.shape[-1]))
         score = sums / mass[:, None].clamp_min(1e-6)  # (M, width)
+        batch_of = uniq // n
+        if self.moments is not None:
+            # Descriptors only: no gradient into the foreground through
+            # them (the fractional powers are steep near 0).
+            with torch.no_grad():
+                desc = _normalised_moments(weight, inv, m_obj, h, w, mass)
+            score = score + self.moments(desc)
+        if self.query is not None:
+            score = score + self.query(query)[batch_of]
         if self.head is not None:
             score = self.head(score)
         # Label 0 is the background of each sample.
         present = torch.tanh(mass / self.min_mass) * (uniq % n != 0)
-        batch_of = uniq // n
         counts = score.new_zeros(b, self.channels).index_add(
             0, batch_of, torch.sigmoid(score) * present[:, None])
         total = present.new_zeros(b).index_add(0, batch_of, present)
