@@ -78,3 +78,34 @@ def test_given_vocab():
     tok = build(vocab=['red', 'cube'])
     assert tok.vocab == ['<pad>', '<unk>', 'red', 'cube']
     assert tok.encode(['red cube'])[0].tolist() == [[2, 3]]
+
+
+def test_split_suffixes_share_the_stem_only_when_it_is_a_word():
+    texts = ['are there two circles?', 'is the circle red?',
+             'are there three red shapes?', 'is there one red shape?',
+             'this is glass']
+    tok = build(split_suffixes=["s"]).fit(texts)
+    assert tok.tokenize('two circles') == ['two', 'circle', '##s']
+    assert tok.tokenize('red shapes') == ['red', 'shape', '##s']
+    # No word 'i', 'thi' or 'glas' in the texts: kept whole.
+    assert tok.tokenize('this is glass') == ['this', 'is', 'glass']
+    # A word fit never saw is not split (nor known).
+    assert tok.tokenize('squares') == ['squares']
+    ids, _ = tok.encode(['circles', 'circle'])
+    assert ids[0, 0] == ids[1, 0] == tok.token_to_id('circle')
+    assert ids[0, 1] == tok.token_to_id('##s') != tok.unk_id
+    plain = build().fit(texts)
+    assert plain.tokenize('two circles') == ['two', 'circles']
+    # The splits travel in the state (a checkpoint's meta): same ids.
+    again = build()
+    again.load_state_dict(tok.state_dict())
+    assert again.split_suffixes == ('s', )
+    torch.testing.assert_close(again.encode(['two circles'])[0],
+                               tok.encode(['two circles'])[0])
+    # A state from before the option loads as no splitting.
+    old = plain.state_dict()
+    del old['split_suffixes'], old['splits']
+    again.load_state_dict(old)
+    assert again.tokenize('two circles') == ['two', 'circles']
+    with pytest.raises(ValueError, match='split_suffixes'):
+        build(split_suffixes=["##"])

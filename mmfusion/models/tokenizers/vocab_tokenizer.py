@@ -47,11 +47,21 @@ class VocabTokenizer(BaseTokenizer):
         min_freq: words seen fewer times by :meth:`fit` are left out.
         vocab: a ready vocabulary (index = id). The special tokens are put
             first when it does not start with them.
+        split_suffixes: suffixes (e.g. ``['s']``) split off a word when
+            :meth:`fit` has also seen the word without it: with ``['s']``,
+            ``circles`` becomes ``circle ##s`` if ``circle`` is a training
+            word, so the plural shares the singular's embedding (as a
+            WordPiece vocabulary would) instead of being learnt alone from
+            the texts that use it. ``is`` stays whole (no word ``i``).
+        splits: word -> its pieces, as :meth:`fit` found them (given with
+            ``vocab`` to restore a fitted tokenizer).
     """
 
     def __init__(self, max_length: int = 32, max_vocab_size: int = 1000,
                  lowercase: bool = True, min_freq: int = 1,
-                 vocab: Optional[List[str]] = None) -> None:
+                 vocab: Optional[List[str]] = None,
+                 split_suffixes: Sequence[str] = (),
+                 splits: Optional[Dict[str, List[str]]] = None) -> None:
         if max_length < 1:
             raise ValueError(f'max_length must be >= 1, got {max_length}')
         if max_vocab_size < len(SPECIAL_TOKENS):
@@ -61,6 +71,15 @@ class VocabTokenizer(BaseTokenizer):
         self.max_vocab_size = int(max_vocab_size)
         self.lowercase = bool(lowercase)
         self.min_freq = int(min_freq)
+        if isinstance(split_suffixes, str):
+            split_suffixes = (split_suffixes, )
+        bad = [x for x in split_suffixes if not re.fullmatch(r'\w+', str(x))]
+        if bad:
+            raise ValueError(f'split_suffixes must be word characters, got '
+                             f'{bad}')
+        self.split_suffixes = tuple(str(x) for x in split_suffixes)
+        self._splits: Dict[str, List[str]] = {
+            str(k): list(v) for k, v in (splits or {}).items()}
         self._vocab: Optional[List[str]] = None
         self._index: Dict[str, int] = {}
         # (text, lowercase) -> ids before truncation: benchmark texts repeat
@@ -85,10 +104,31 @@ class VocabTokenizer(BaseTokenizer):
         self._ids_cache = {}
 
     def tokenize(self, text: str) -> List[str]:
-        """Split ``text`` into words and punctuation marks (not truncated)."""
+        """Split ``text`` into words and punctuation marks (not truncated),
+        and the words :meth:`fit` chose to split into their pieces."""
+        words = self._words(text)
+        if not self._splits:
+            return words
+        out: List[str] = []
+        for w in words:
+            out.extend(self._splits.get(w, (w, )))
+        return out
+
+    def _words(self, text: str) -> List[str]:
         if self.lowercase:
             text = text.lower()
         return _WORD_RE.findall(text)
+
+    def _find_splits(self, words: Counter) -> Dict[str, List[str]]:
+        """Words ``stem + suffix`` whose ``stem`` is a word too."""
+        splits = {}
+        for w in sorted(words):
+            for suffix in self.split_suffixes:
+                stem = w[:-len(suffix)]
+                if w.endswith(suffix) and len(stem) > 1 and stem in words:
+                    splits[w] = [stem, '##' + suffix]
+                    break
+        return splits
 
     def fit(self, texts: Iterable[Optional[str]]) -> 'VocabTokenizer':
         """Build the vocabulary from ``texts`` (None entries are skipped).
@@ -96,10 +136,15 @@ class VocabTokenizer(BaseTokenizer):
         Words are ranked by decreasing frequency, ties by the word itself, so
         the same texts always give the same ids. Returns ``self``.
         """
-        counts: Counter = Counter()
+        words: Counter = Counter()
         for text in texts:
             if text is not None:
-                counts.update(self.tokenize(text))
+                words.update(self._words(text))
+        self._splits = self._find_splits(words)
+        counts: Counter = Counter()
+        for w, c in words.items():
+            for piece in self._splits.get(w, (w, )):
+                counts[piece] += c
         for special in SPECIAL_TOKENS:
             counts.pop(special, None)
         words = sorted((w for w, c in counts.items() if c >= self.min_freq),
@@ -214,7 +259,9 @@ class VocabTokenizer(BaseTokenizer):
             max_length=self.max_length,
             max_vocab_size=self.max_vocab_size,
             lowercase=self.lowercase,
-            min_freq=self.min_freq)
+            min_freq=self.min_freq,
+            split_suffixes=list(self.split_suffixes),
+            splits={k: list(v) for k, v in self._splits.items()})
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
@@ -222,6 +269,10 @@ class VocabTokenizer(BaseTokenizer):
         for key in ('max_length', 'max_vocab_size', 'lowercase', 'min_freq'):
             if key in state:
                 setattr(self, key, type(getattr(self, key))(state[key]))
+        # Checkpoints from before split_suffixes have neither key.
+        self.split_suffixes = tuple(state.get('split_suffixes', ()))
+        self._splits = {str(k): list(v)
+                        for k, v in (state.get('splits') or {}).items()}
         vocab = state.get('vocab')
         if vocab is None:
             self._vocab, self._index, self._ids_cache = None, {}, {}
@@ -236,4 +287,5 @@ class VocabTokenizer(BaseTokenizer):
         return (f'{type(self).__name__}(vocab_size={size}, '
                 f'max_length={self.max_length}, '
                 f'max_vocab_size={self.max_vocab_size}, '
-                f'lowercase={self.lowercase}, min_freq={self.min_freq})')
+                f'lowercase={self.lowercase}, min_freq={self.min_freq}, '
+                f'split_suffixes={list(self.split_suffixes)})')
