@@ -38,28 +38,30 @@ Why child processes for both: both settings then start from the same state
 (one torch thread set before any op, no thread pool inherited, the model
 copied from the parent), so the ratio compares like with like.
 
-Why ``fork`` by default: a forked child starts in milliseconds and inherits
-the built model and batches without pickling them. It is safe here only
-because each child calls ``torch.set_num_threads(1)`` before any torch op:
-the parent has already run OpenMP parallel regions (building the model), and
-GNU OpenMP's thread pool does not survive ``fork`` -- a child that runs a
-multi-threaded op hangs (measured: it does, with 2 threads; with 1 thread
-OpenMP never touches the pool). ``start_method='spawn'`` is the fallback
-where fork is unavailable or unwanted (slower: each child re-imports torch
-and mmfusion, and the model and batches are pickled to it).
+Why ``forkserver`` by default: a child forked from the calling process
+inherits whatever its other threads held at the moment of the fork (a lock
+of the allocator, of logging, of a queue's feeder thread); in a long-lived
+parent such as the test suite, one rank of a 2-process run once hung that
+way on CI (rank 0 reported, rank 1 never did). The fork server is a fresh
+single-threaded process, started once (torch and this module preloaded),
+that forks every child: children still start in milliseconds, and the model
+and batches are pickled to them. ``'fork'`` (each child calls
+``torch.set_num_threads(1)`` before any op: GNU OpenMP's pool does not
+survive a fork) and ``'spawn'`` remain available.
 """
 from __future__ import annotations
 
 import datetime
 import multiprocessing.queues
 import os
+import pickle
 import queue as queue_mod
 import socket
 import time
 import traceback
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.multiprocessing as mp
@@ -196,7 +198,7 @@ def _allreduce_seconds(model: nn.Module, repeats: int) -> List[float]:
     return times
 
 
-def _worker(rank: int, world_size: int, port: int, spec: _Spec,
+def _worker(rank: int, world_size: int, port: int, spec: Union[_Spec, bytes],
             results: multiprocessing.queues.Queue,
             communicate: bool = True) -> None:
     """One benchmark process: train ``spec``'s steps, report
@@ -208,6 +210,8 @@ def _worker(rank: int, world_size: int, port: int, spec: _Spec,
     try:
         # First, before any torch op: see the module docstring (fork).
         torch.set_num_threads(1)
+        if isinstance(spec, bytes):
+            spec = pickle.loads(spec)
         if spec.hook is not None:
             spec.hook(rank, world_size)
         model = spec.model
@@ -289,10 +293,17 @@ def run_world(world_size: int, spec: _Spec, timeout_s: float = 300.0,
         TimeoutError: the children did not finish within ``timeout_s``.
     """
     ctx = mp.get_context(start_method)
+    if start_method == 'forkserver':
+        # Imported once in the server, not in every child.
+        ctx.set_forkserver_preload(['torch', __name__])
     results = ctx.Queue()
     port = free_port() if world_size > 1 and communicate else 0
+    # Outside fork, the spec goes to the children as plain pickled bytes:
+    # multiprocessing's own pickler would pass every tensor as a shared-
+    # memory file descriptor (torch's reductions), too many for forkserver.
+    payload = spec if start_method == 'fork' else pickle.dumps(spec)
     procs = [ctx.Process(target=_worker, name=f'mmfusion-ddp-bench-{r}',
-                         args=(r, world_size, port, spec, results,
+                         args=(r, world_size, port, payload, results,
                                communicate),
                          daemon=True) for r in range(world_size)]
     deadline = time.monotonic() + timeout_s
@@ -366,7 +377,8 @@ def run_ddp_scaling(quick: bool = False, overrides: Sequence[str] = (),
             rank with 2 processes); it must be even.
         data_root: where the shapes data lives (``data_root=`` override).
         steps, warmup: timed and untimed steps (override the defaults).
-        start_method: ``'fork'`` (default where available) or ``'spawn'``.
+        start_method: ``'forkserver'`` (default where available),
+            ``'fork'`` or ``'spawn'`` (module docstring).
         timeout_s: each setting's limit, seconds; past it the children are
             killed and :class:`TimeoutError` is raised.
         worker_hook: called as ``hook(rank, world_size)`` first thing in
@@ -401,8 +413,8 @@ def run_ddp_scaling(quick: bool = False, overrides: Sequence[str] = (),
         raise ValueError(f'steps and rounds must be >= 1 and warmup >= 0, '
                          f'got {steps}, {rounds}, {warmup}')
     if start_method is None:
-        start_method = 'fork' if 'fork' in mp.get_all_start_methods() \
-            else 'spawn'
+        start_method = ('forkserver' if 'forkserver'
+                        in mp.get_all_start_methods() else 'spawn')
     overrides = list(overrides)
     if data_root is not None:
         overrides.append(f'data_root={data_root}')
