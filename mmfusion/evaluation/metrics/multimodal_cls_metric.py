@@ -137,12 +137,11 @@ class MultimodalClsMetric(BaseMetric):
                     metrics['auroc'] = binary_auroc(scores[:, 1], positive)
 
         by_group: Dict[str, List[bool]] = defaultdict(list)
+        by_text: Dict[str, List[bool]] = defaultdict(list)
         for r, ok in zip(results, correct):
             if r['group'] is not None:
                 by_group[r['group']].append(bool(ok))
-        by_text: Dict[str, List[bool]] = defaultdict(list)
-        for r, ok in zip(results, correct):
-            for name in r.get('text_groups', ()):
+            for name in r['text_groups']:
                 by_text[name].append(bool(ok))
         clash = sorted(set(by_text) & set(by_group))
         if clash:
