@@ -99,3 +99,38 @@ def test_key_weights_change_visits_per_epoch():
         s = gs.GroupSampler(data, homogeneous_key='question_type',
                             batch_size=8, key_weights={'zzz': 2.0})
     assert len(list(s)) == 96
+
+
+class _Worded(list):
+    """Type ``count`` groups alternate between two wordings."""
+
+    def get_data_info(self, i):
+        g = i // 4
+        if g % 2:
+            return {'question_type': 'colour', 'text': 'is the circle red?'}
+        noun = 'red shapes' if g % 4 == 0 else 'circles'
+        return {'question_type': 'count', 'text': f'are there two {noun}?'}
+
+
+def test_text_keys_split_a_type_into_weighted_sub_types():
+    data = _Worded(range(128))  # 32 groups: 16 colour, 8 + 8 count
+    with mock.patch.object(gs, 'get_dist_info', return_value=(0, 1)):
+        s = gs.GroupSampler(
+            data, seed=1, homogeneous_key='question_type', batch_size=8,
+            text_keys={'count_by_shape': r'(circle|square)s?\?$'},
+            key_weights={'count_by_shape': 2.0, 'count': 0.5})
+    order = list(s)
+    texts = [data.get_data_info(i)['text'] for i in order]
+    assert sum('circles' in t for t in texts[::4]) == 16
+    assert sum('red shapes' in t for t in texts[::4]) == 4
+    assert sum('circle red' in t for t in texts[::4]) == 16
+    for b in range(0, len(order), 8):  # the sub-types get batches of their own
+        assert len({t.split()[-1] for t in texts[b:b + 8]}) == 1
+
+
+def test_text_keys_need_homogeneous_key_and_valid_regexes():
+    with pytest.raises(ValueError, match='homogeneous_key'):
+        gs.GroupSampler(_Worded(range(16)), text_keys={'x': 'a'})
+    with pytest.raises(ValueError, match=r"text_keys\['x'\].*valid regex"):
+        gs.GroupSampler(_Worded(range(16)), homogeneous_key='question_type',
+                        batch_size=8, text_keys={'x': '('})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from typing import Dict, Iterator, List, Optional, Sized, Tuple
 
 import torch
@@ -53,6 +54,12 @@ class GroupSampler(Sampler):
         key_weights: with ``homogeneous_key``, how often each value's groups
             are visited per epoch (default 1.0 each; 2.0 doubles a slow
             task's batches, 0.5 visits a random half).
+        text_keys: with ``homogeneous_key``, finer keys by wording: a group
+            whose first sample's ``text`` matches (``re.search``) the regex
+            ``text_keys[name]`` gets the key ``name`` instead of its
+            ``homogeneous_key`` value (the first matching name, in the
+            mapping's order), so one question type can be split into
+            sub-types with batches and ``key_weights`` of their own.
     """
 
     def __init__(self, dataset: Sized, group_size: int = 4,
@@ -60,7 +67,8 @@ class GroupSampler(Sampler):
                  round_up: bool = True,
                  homogeneous_key: Optional[str] = None,
                  batch_size: Optional[int] = None,
-                 key_weights: Optional[Dict[str, float]] = None) -> None:
+                 key_weights: Optional[Dict[str, float]] = None,
+                 text_keys: Optional[Dict[str, str]] = None) -> None:
         if group_size < 1:
             raise ValueError(f'group_size must be >= 1, got {group_size}')
         rank, world_size = get_dist_info()
@@ -79,6 +87,16 @@ class GroupSampler(Sampler):
                 (self.num_groups - rank) / world_size)
         self.total_groups = self.groups_per_rank * world_size
         self.homogeneous_key = homogeneous_key
+        if text_keys and homogeneous_key is None:
+            raise ValueError('GroupSampler text_keys refine homogeneous_key '
+                             'and need it set')
+        patterns = []
+        for name, pattern in (text_keys or {}).items():
+            try:
+                patterns.append((str(name), re.compile(pattern)))
+            except re.error as err:
+                raise ValueError(f'GroupSampler text_keys[{name!r}] is not a '
+                                 f'valid regex ({err}): {pattern!r}') from None
         if homogeneous_key is not None:
             if not batch_size or batch_size % group_size:
                 raise ValueError(
@@ -89,7 +107,12 @@ class GroupSampler(Sampler):
             keys: dict = {}
             for g in range(self.num_groups):
                 info = dataset.get_data_info(g * group_size)
-                keys.setdefault(info.get(homogeneous_key), []).append(g)
+                key = info.get(homogeneous_key)
+                text = info.get('text')
+                if patterns and isinstance(text, str):
+                    key = next((name for name, regex in patterns
+                                if regex.search(text)), key)
+                keys.setdefault(key, []).append(g)
             self._keys = sorted(keys, key=str)
             self._groups_by_key = [keys[k] for k in self._keys]
             self.key_weights = dict(key_weights or {})
