@@ -141,6 +141,10 @@ def shard(value: Any, rank: int, world_size: int) -> Any:
     return value
 
 
+#: Seconds a child that has reported may take to exit before it is stopped
+#: (its process-group teardown can hang: see :func:`_worker`).
+TEARDOWN_GRACE_S = 10.0
+
 #: Phases of a step timed on their own (``ddp/<n>proc/ms/<phase>``).
 PHASES = ('preprocess', 'forward', 'backward', 'clip', 'optimizer')
 
@@ -251,12 +255,18 @@ def _worker(rank: int, world_size: int, port: int, spec: Union[_Spec, bytes],
                 phases['allreduce'] = _allreduce_seconds(
                     model, max(5, len(times)))
             dist.barrier()  # nobody tears the group down under another
-            dist.destroy_process_group()
         # Proof the ranks trained one model (DDP averaged the gradients):
         # the parent compares the ranks' final weights by their sum.
         checksum = float(sum(p.detach().double().sum()
                              for p in model.parameters()))
+        # Report before the teardown: destroy_process_group can hang now
+        # and then (pytorch#75097; CI saw rank 0 never report after rank 1
+        # had), and the parent stops a reported child that does not exit
+        # (see TEARDOWN_GRACE_S), so a stuck teardown costs seconds, not
+        # the whole timeout.
         results.put(('ok', rank, (times, checksum, phases)))
+        if distributed:
+            dist.destroy_process_group()
     except BaseException:  # noqa: B902 -- everything goes to the parent
         results.put(('error', rank, traceback.format_exc()))
         raise SystemExit(1)
@@ -339,8 +349,11 @@ def run_world(world_size: int, spec: _Spec, timeout_s: float = 300.0,
                     f'DDP benchmark ({world_size} processes): rank {rank} '
                     f'failed; its traceback:\n{payload}')
             reported[rank] = payload
+        # Every rank has reported: what is left is teardown. A child still
+        # alive after the grace is stopped by _stop below.
+        grace_end = time.monotonic() + TEARDOWN_GRACE_S
         for p in procs:
-            p.join(timeout=max(1.0, deadline - time.monotonic()))
+            p.join(timeout=max(0.0, grace_end - time.monotonic()))
     finally:
         _stop(procs)
         results.close()

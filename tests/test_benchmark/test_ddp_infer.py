@@ -11,8 +11,8 @@ import pytest
 import torch
 from conftest import TINY_SHAPES
 
-from mmfusion.benchmark.ddp import (DDPBenchmarkError, _Spec, run_ddp_scaling,
-                                    run_world, shard)
+from mmfusion.benchmark.ddp import (TEARDOWN_GRACE_S, DDPBenchmarkError, _Spec,
+                                    run_ddp_scaling, run_world, shard)
 from mmfusion.benchmark.inference import run_inference
 
 DDP_NAMES = {'ddp_scaling', 'ddp/1proc/samples_per_s',
@@ -34,6 +34,14 @@ def _fail_on_rank_1(rank: int, world_size: int) -> None:
 
 def _die_silently(rank: int, world_size: int) -> None:
     os._exit(3)  # no traceback, no report: a crash as seen by the parent
+
+
+def _hang_in_teardown(rank: int, world_size: int) -> None:
+    # Rank 0's process-group teardown never returns, as it did on CI
+    # (destroy_process_group hangs now and then: pytorch#75097).
+    if rank == 0:
+        import torch.distributed as dist
+        dist.destroy_process_group = lambda *a, **k: time.sleep(600)
 
 
 def _dummy_spec(hook) -> _Spec:
@@ -81,6 +89,15 @@ def test_ddp_child_failure_raises_with_its_traceback(data_root: Path):
 def test_ddp_child_crash_without_report_raises():
     with pytest.raises(DDPBenchmarkError, match='exited with code 3'):
         run_world(2, _dummy_spec(_die_silently), timeout_s=30)
+
+
+def test_hung_teardown_after_report_costs_the_grace_not_the_timeout():
+    start = time.perf_counter()
+    times = run_world(2, _dummy_spec(_hang_in_teardown), timeout_s=120,
+                      start_method='forkserver')
+    assert times == []  # no batches: no timed steps, but both reported
+    # Start-up (fork server, gloo rendezvous) plus TEARDOWN_GRACE_S.
+    assert time.perf_counter() - start < TEARDOWN_GRACE_S + 40
 
 
 def test_shard_splits_a_collated_batch():
