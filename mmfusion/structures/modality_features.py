@@ -24,6 +24,10 @@ class ModalityFeatures:
         present: ``(B,)`` bool, False where the sample has no input for this
             modality (missing text, dropped modality). Features of absent
             samples are zeros and a block must not let them leak NaNs.
+        pixels: ``(B, 3, H', W')`` the preprocessed image itself (image
+            modalities, when the model passes it; zeros for absent images),
+            for blocks that look at full resolution (e.g. FiLM's object
+            counts with ``count_source='pixels'``).
     """
 
     pooled: Optional[Tensor] = None
@@ -31,6 +35,7 @@ class ModalityFeatures:
     mask: Optional[Tensor] = None
     map: Optional[Tensor] = None
     present: Optional[Tensor] = None
+    pixels: Optional[Tensor] = None
 
     @classmethod
     def from_map(cls, fmap: Tensor,

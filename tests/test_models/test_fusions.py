@@ -144,6 +144,32 @@ def test_film_objects_described_by_finer_maps():
                   count_maps=bad)
 
 
+def test_film_object_counts_on_the_pixels():
+    block = build('FiLMFusion', num_blocks=1, channels=8, out_dim=6,
+                  pooling=('max', ), object_counts=3, count_hidden=4,
+                  count_moments=True, count_query=True,
+                  count_source='pixels', count_proposals='background',
+                  count_maps=['pixels', 'output'])
+    assert block.object_counts.fg is None
+    assert [e.in_channels for e in block.object_counts.embed] == [3, 6]
+    img, tokens, mask, pooled = make_inputs(block, 2, grad=True)
+    image, text = features(block, img, tokens, mask, pooled)[:2]
+    with pytest.raises(ValueError, match='ModalityFeatures.pixels'):
+        block(image, text)
+    pixels = torch.full((2, 3, 32, 32), -2.0)
+    pixels[:, :, 4:9, 4:9] = 2.0
+    pixels[1, :, 20:24, 20:30] = 1.0
+    image.pixels = pixels
+    out = block(image, text)
+    assert out.pooled.shape == (2, block.out_dim)
+    # The object total (last count) is the number of objects in each image.
+    total = out.pooled[:, 6 + 3]
+    torch.testing.assert_close(total, torch.tensor([1.0, 2.0]), atol=1e-2,
+                               rtol=0)
+    with pytest.raises(ValueError, match='count_source'):
+        build('FiLMFusion', object_counts=3, count_source='image')
+
+
 @pytest.mark.parametrize('name', fusion_names())
 def test_gradients_reach_both_modalities(name):
     block = build(name).train()

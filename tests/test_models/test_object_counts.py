@@ -178,8 +178,34 @@ def test_moments_and_query_enter_the_scores():
     torch.testing.assert_close(out[:, 2], torch.full((2, ), 2.0),
                                atol=1e-3, rtol=0)
     out[:, :2].sum().backward()
-    assert q.grad.abs().sum() > 0 and oc.moments.weight.grad.abs().sum() > 0
+    assert q.grad.abs().sum() > 0 and oc.moments[1].weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match='query'):
         oc(fine, torch.zeros(2, 1, 12, 12))
     with pytest.raises(ValueError, match='moments need'):
         ObjectCounts(1, 1, moments=True)
+
+
+def test_background_proposals_find_objects_on_a_plain_background():
+    from mmfusion.models.utils.object_counts import background_foreground
+
+    img = torch.full((2, 3, 16, 16), -2.0)  # a dark background
+    img[0, 0, 2:5, 2:5] = 2.0               # a red square
+    img[0, 1, 9:14, 8:12] = 1.0             # a green rectangle
+    img[1, :, 6:8, 6:8] = -1.0              # a grey square (dim, but > 0.5)
+    fg = background_foreground(img, 0.5)
+    assert fg[0].sum() == 9 + 20 and fg[1].sum() == 4
+    oc = ObjectCounts(fine_dim=3, score_dim=3, channels=1, min_mass=1e-3,
+                      proposals='background')
+    assert oc.fg is None
+    with torch.no_grad():
+        oc.embed[0].weight.zero_()
+        oc.embed[0].weight[0, 0] = 20.0     # score ~1 for red objects
+        oc.embed[0].bias.fill_(-10.0)
+    out = oc(img, img)
+    torch.testing.assert_close(out, torch.tensor([[1.0, 2.0], [0.0, 1.0]]),
+                               atol=1e-3, rtol=0)
+    # Absent images (zeros) have no objects and give finite counts.
+    assert oc(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 16)).eq(
+        0).all()
+    with pytest.raises(ValueError, match='proposals'):
+        ObjectCounts(3, 3, proposals='boxes')

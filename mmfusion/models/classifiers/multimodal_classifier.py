@@ -182,6 +182,7 @@ class MultimodalClassifier(BaseModel):
             fmap = fmap * keep.to(fmap.dtype)  # absent images: zeros
             if self.image_kind == MAP:
                 image = ModalityFeatures.from_map(fmap, image_present)
+                image.pixels = img * keep.to(img.dtype)
             else:
                 image = ModalityFeatures(pooled=fmap.mean(dim=(2, 3)),
                                          present=image_present)

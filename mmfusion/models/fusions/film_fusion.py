@@ -117,19 +117,28 @@ class FiLMFusion(BaseFusion):
             ``pooling``).
         object_counts: ``K > 0`` appends ``K + 1`` soft object counts to
             ``pooled`` (:class:`ObjectCounts`): objects are the connected
-            components of a foreground predicted from the incoming
-            (unmodulated) image map, each scored by ``count_maps``.
+            components of a foreground on ``count_source``, each scored by
+            ``count_maps``.
+        count_source: the map objects are found on: ``'input'`` (the
+            incoming, unmodulated image map) or ``'pixels'`` (the
+            preprocessed image, ``ModalityFeatures.pixels``: full resolution,
+            where small objects do not merge and their moments are exact).
+        count_proposals: ``'learnt'`` (a predicted foreground) or
+            ``'background'`` (positions that differ from the image's border
+            colour), see :class:`ObjectCounts`.
         count_maps: maps that describe each object for ``object_counts``,
-            upsampled to the incoming map and concatenated: ``'output'``
-            (the output map), ``'input'`` (the modulated input map) and
-            0-based block indices (finer, text-modulated maps where a small
-            object's shape is still resolved).
+            upsampled to ``count_source`` and concatenated: ``'output'``
+            (the output map), ``'input'`` (the modulated input map),
+            ``'pixels'`` (the image: each object's mean colour) and 0-based
+            block indices (finer, text-modulated maps where a small object's
+            shape is still resolved).
         count_hidden: ``> 0``: objects are scored by an MLP of this width
             over their description, not a linear layer.
         count_moments: also describe objects by the normalised moments of
             their foreground mass (needs ``count_hidden`` and
             ``count_query``).
         count_query: the text's pooled vector enters the object scorer.
+        pixel_dim: channels of ``ModalityFeatures.pixels`` (3: RGB).
         init_cfg: mmengine weight-initialisation config.
     """
 
@@ -149,6 +158,9 @@ class FiLMFusion(BaseFusion):
                  count_hidden: int = 0,
                  count_moments: bool = False,
                  count_query: bool = False,
+                 count_source: str = 'input',
+                 count_proposals: str = 'learnt',
+                 pixel_dim: int = 3,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(image_dim, text_dim, init_cfg=init_cfg)
         if num_blocks < 1:
@@ -182,16 +194,25 @@ class FiLMFusion(BaseFusion):
             count_maps = (count_maps, )
         self.count_maps = tuple(count_maps)
         map_dims = {'output': out_dim, 'input': image_dim,
+                    'pixels': pixel_dim,
                     **{i: channels for i in range(num_blocks)}}
         bad = [m for m in self.count_maps if m not in map_dims]
         if bad or not self.count_maps:
             raise ValueError(f'count_maps {list(self.count_maps)} must name '
-                             "'output', 'input' or block indices in "
-                             f'[0, {num_blocks - 1}]')
+                             "'output', 'input', 'pixels' or block indices "
+                             f'in [0, {num_blocks - 1}]')
+        if count_source not in ('input', 'pixels'):
+            raise ValueError(f"count_source must be 'input' or 'pixels', "
+                             f'got {count_source!r}')
+        self.count_source = count_source
+        self._needs_pixels = object_counts > 0 and (
+            count_source == 'pixels' or 'pixels' in self.count_maps)
         self.object_counts = (ObjectCounts(
-            image_dim, [map_dims[m] for m in self.count_maps],
+            pixel_dim if count_source == 'pixels' else image_dim,
+            [map_dims[m] for m in self.count_maps],
             object_counts, hidden=count_hidden, moments=count_moments,
-            query_dim=text_dim if count_query else 0)
+            query_dim=text_dim if count_query else 0,
+            proposals=count_proposals)
                               if object_counts > 0 else None)
         self._map_dim = out_dim
         self._out_dim = (self.pool.out_dim +
@@ -240,7 +261,15 @@ class FiLMFusion(BaseFusion):
         if image.map is None:
             raise ValueError('FiLMFusion needs image feature maps '
                              '(ModalityFeatures.map)')
+        if self._needs_pixels and image.pixels is None:
+            raise ValueError(
+                "FiLMFusion: count_source='pixels' or 'pixels' in count_maps "
+                'needs the image itself (ModalityFeatures.pixels), which '
+                'this model does not pass; use count_source=input and '
+                'count_maps without pixels')
         x = fine = image.map
+        if self.count_source == 'pixels':
+            fine = image.pixels
         params = self.film_generator(text.get_pooled())
         present = text.get_present().to(params.dtype).unsqueeze(-1)
         params = params * present
@@ -251,7 +280,7 @@ class FiLMFusion(BaseFusion):
             x = torch.relu(x * (1 + g0[:, :, None, None]) +
                            b0[:, :, None, None])
         extra = []
-        count_inputs = {'input': x}
+        count_inputs = {'input': x, 'pixels': image.pixels}
         if self.pool_input:
             extra.append(self.block_pool['input'](x))
         x = self.proj(x)
