@@ -170,6 +170,21 @@ def test_film_object_counts_on_the_pixels():
         build('FiLMFusion', object_counts=3, count_source='image')
 
 
+@pytest.mark.parametrize('grad', [True, False])
+def test_film_count_query_grad_decides_whether_counts_train_the_text(grad):
+    block = build('FiLMFusion', num_blocks=1, channels=8, out_dim=6,
+                  pooling=('max', ), object_counts=3, count_hidden=4,
+                  count_query=True, count_query_grad=grad,
+                  count_maps=['input']).train()
+    img, tokens, mask, pooled = make_inputs(block, 2, grad=True)
+    out = block(*features(block, img, tokens, mask, pooled))
+    # Only the counts (after the 6 max-pooled channels), described by the
+    # unmodulated input map: the query is their one path to the text.
+    out.pooled[:, 6:9].sum().backward()
+    reached = pooled.grad is not None and pooled.grad.abs().sum() > 0
+    assert reached == grad
+
+
 @pytest.mark.parametrize('name', fusion_names())
 def test_gradients_reach_both_modalities(name):
     block = build(name).train()

@@ -138,6 +138,9 @@ class FiLMFusion(BaseFusion):
             their foreground mass (needs ``count_hidden`` and
             ``count_query``).
         count_query: the text's pooled vector enters the object scorer.
+        count_query_grad: let the object scorer's gradient reach the text
+            vector it reads (``count_query``); ``False`` detaches it, so
+            counting cannot reshape the text features other questions need.
         pixel_dim: channels of ``ModalityFeatures.pixels`` (3: RGB).
         init_cfg: mmengine weight-initialisation config.
     """
@@ -160,6 +163,7 @@ class FiLMFusion(BaseFusion):
                  count_query: bool = False,
                  count_source: str = 'input',
                  count_proposals: str = 'learnt',
+                 count_query_grad: bool = True,
                  pixel_dim: int = 3,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(image_dim, text_dim, init_cfg=init_cfg)
@@ -205,6 +209,7 @@ class FiLMFusion(BaseFusion):
             raise ValueError(f"count_source must be 'input' or 'pixels', "
                              f'got {count_source!r}')
         self.count_source = count_source
+        self.count_query_grad = count_query_grad
         self._needs_pixels = object_counts > 0 and (
             count_source == 'pixels' or 'pixels' in self.count_maps)
         self.object_counts = (ObjectCounts(
@@ -247,6 +252,13 @@ class FiLMFusion(BaseFusion):
             nn.Conv2d(channels + (2 if coord_conv else 0), out_dim, 1),
             nn.ReLU(inplace=True))
         self.dropout = nn.Dropout(dropout)
+
+    def _count_query(self, text: ModalityFeatures) -> Optional[Tensor]:
+        """The text vector the object scorer reads (None without one)."""
+        if self.object_counts is None or self.object_counts.query is None:
+            return None
+        q = text.get_pooled()
+        return q if self.count_query_grad else q.detach()
 
     @property
     def out_dim(self) -> int:
@@ -298,8 +310,7 @@ class FiLMFusion(BaseFusion):
             count_inputs['output'] = out_map
             extra.append(self.object_counts(
                 fine, [count_inputs[m] for m in self.count_maps],
-                text.get_pooled() if self.object_counts.query is not None
-                else None))
+                self._count_query(text)))
         pooled = torch.cat([self.pool(out_map)] + extra, dim=1)
         if self.text_to_output:
             pooled = torch.cat([pooled, text.get_pooled()], dim=1)
