@@ -126,6 +126,9 @@ class FiLMFusion(BaseFusion):
         count_proposals: ``'learnt'`` (a predicted foreground) or
             ``'background'`` (positions that differ from the image's border
             colour), see :class:`ObjectCounts`.
+        count_bg_threshold: how far (in normalised pixel units) a position
+            must differ from the border colour to be an object, for
+            ``count_proposals='background'``.
         count_maps: maps that describe each object for ``object_counts``,
             upsampled to ``count_source`` and concatenated: ``'output'``
             (the output map), ``'input'`` (the modulated input map),
@@ -163,6 +166,7 @@ class FiLMFusion(BaseFusion):
                  count_query: bool = False,
                  count_source: str = 'input',
                  count_proposals: str = 'learnt',
+                 count_bg_threshold: float = 0.5,
                  count_query_grad: bool = True,
                  pixel_dim: int = 3,
                  init_cfg: Optional[dict] = None) -> None:
@@ -217,7 +221,7 @@ class FiLMFusion(BaseFusion):
             [map_dims[m] for m in self.count_maps],
             object_counts, hidden=count_hidden, moments=count_moments,
             query_dim=text_dim if count_query else 0,
-            proposals=count_proposals)
+            proposals=count_proposals, bg_threshold=count_bg_threshold)
                               if object_counts > 0 else None)
         self._map_dim = out_dim
         self._out_dim = (self.pool.out_dim +

@@ -178,7 +178,6 @@ class ObjectCounts(nn.Module):
         dims = [score_dim] if isinstance(score_dim, int) else list(score_dim)
         if not dims:
             raise ValueError('score_dim must name at least one map')
-        self.proposals = proposals
         self.bg_threshold = float(bg_threshold)
         self.fg = nn.Conv2d(fine_dim, 1, 1) if proposals == 'learnt' else None
         width = hidden or channels
