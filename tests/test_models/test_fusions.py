@@ -318,3 +318,24 @@ def test_check_input_kind_names_fitting_blocks():
     with pytest.raises(ValueError, match='CrossAttentionFusion'):
         check_input_kind('X', type('X', (BaseFusion,), {}), MAP)
     assert MAP in CrossAttentionFusion.input_kinds
+
+
+def test_film_count_attend_appends_object_centroids():
+    block = build('FiLMFusion', num_blocks=1, channels=8, out_dim=6,
+                  pooling=('max', ), object_counts=3, count_hidden=4,
+                  count_query=True, count_source='pixels',
+                  count_proposals='background', count_maps=['pixels'],
+                  count_attend=2)
+    assert block.out_dim == 6 + 3 + 1 + 2 * 2
+    img, tokens, mask, pooled = make_inputs(block, 2, grad=True)
+    image, text = features(block, img, tokens, mask, pooled)[:2]
+    pixels = torch.full((2, 3, 32, 32), -2.0)
+    pixels[:, :, 4:9, 4:9] = 2.0
+    image.pixels = pixels
+    out = block(image, text)
+    # One object: every attention reads its centre, (6 / 31) * 2 - 1.
+    centre = 6 / 31 * 2 - 1
+    torch.testing.assert_close(out.pooled[:, -4:],
+                               torch.full((2, 4), centre), atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match='object_counts'):
+        build('FiLMFusion', count_attend=2)

@@ -209,3 +209,37 @@ def test_background_proposals_find_objects_on_a_plain_background():
         0).all()
     with pytest.raises(ValueError, match='proposals'):
         ObjectCounts(3, 3, proposals='boxes')
+
+
+def test_attention_reads_out_the_centroid_of_the_object_it_picks():
+    img = torch.full((2, 3, 17, 17), -2.0)
+    img[:, 0, 2:5, 1:4] = 2.0              # a red square, centre (2, 3)
+    img[0, 2, 10:15, 12:15] = 2.0          # a blue box, centre (13, 12)
+    oc = ObjectCounts(fine_dim=3, score_dim=3, channels=1, min_mass=1e-3,
+                      proposals='background', attend=1)
+    assert oc.out_dim == 1 + 1 + 2
+    assert oc.embed[0].out_channels == 2   # a count and an attention logit
+
+    def read(colour: int) -> torch.Tensor:
+        with torch.no_grad():
+            oc.embed[0].weight.zero_()
+            oc.embed[0].bias.zero_()
+            oc.embed[0].weight[1, colour] = 20.0  # attend to this colour
+        return oc(img, img)[:, 2:]
+
+    # Centroids in [-1, 1]: pixel c of 17 is c / 8 - 1.
+    torch.testing.assert_close(read(0), torch.tensor(
+        [[2 / 8 - 1, 3 / 8 - 1]] * 2), atol=1e-4, rtol=0)
+    # The second image has no blue object: all its attention stays on red.
+    torch.testing.assert_close(read(2), torch.tensor(
+        [[13 / 8 - 1, 12 / 8 - 1], [2 / 8 - 1, 3 / 8 - 1]]), atol=1e-4,
+        rtol=0)
+    # The logits train: a loss on the read-out reaches the scorer.
+    oc.zero_grad()
+    oc(img, img)[:, 2].sum().backward()
+    assert oc.embed[0].weight.grad[1].abs().sum() > 0
+    # No objects: zeros, finite.
+    empty = torch.zeros(1, 3, 17, 17)
+    assert oc(empty, empty).eq(0).all()
+    with pytest.raises(ValueError, match='attend'):
+        ObjectCounts(3, 3, attend=-1)

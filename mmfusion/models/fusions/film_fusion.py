@@ -141,6 +141,9 @@ class FiLMFusion(BaseFusion):
             their foreground mass (needs ``count_hidden`` and
             ``count_query``).
         count_query: the text's pooled vector enters the object scorer.
+        count_attend: ``A > 0``: ``A`` text-conditioned attentions over the
+            objects, each appending the attended object's centroid (see
+            :class:`ObjectCounts` ``attend``); needs ``object_counts``.
         count_query_grad: let the object scorer's gradient reach the text
             vector it reads (``count_query``); ``False`` detaches it, so
             counting cannot reshape the text features other questions need.
@@ -168,6 +171,7 @@ class FiLMFusion(BaseFusion):
                  count_proposals: str = 'learnt',
                  count_bg_threshold: float = 0.5,
                  count_query_grad: bool = True,
+                 count_attend: int = 0,
                  pixel_dim: int = 3,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(image_dim, text_dim, init_cfg=init_cfg)
@@ -213,6 +217,9 @@ class FiLMFusion(BaseFusion):
             raise ValueError(f"count_source must be 'input' or 'pixels', "
                              f'got {count_source!r}')
         self.count_source = count_source
+        if count_attend and object_counts <= 0:
+            raise ValueError('count_attend attends over the objects that '
+                             'object_counts finds: set object_counts > 0')
         self.count_query_grad = count_query_grad
         self._needs_pixels = object_counts > 0 and (
             count_source == 'pixels' or 'pixels' in self.count_maps)
@@ -221,7 +228,8 @@ class FiLMFusion(BaseFusion):
             [map_dims[m] for m in self.count_maps],
             object_counts, hidden=count_hidden, moments=count_moments,
             query_dim=text_dim if count_query else 0,
-            proposals=count_proposals, bg_threshold=count_bg_threshold)
+            proposals=count_proposals, bg_threshold=count_bg_threshold,
+            attend=count_attend)
                               if object_counts > 0 else None)
         self._map_dim = out_dim
         self._out_dim = (self.pool.out_dim +

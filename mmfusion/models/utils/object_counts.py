@@ -157,20 +157,26 @@ class ObjectCounts(nn.Module):
             and nothing has to be learnt before counting can be.
         bg_threshold: the ``'background'`` proposals' threshold, in the fine
             map's units (normalised pixels: 0.5 is ~30 of 255 grey levels).
+        attend: ``A > 0``: the scorer also gives ``A`` attention logits per
+            object; each is a softmax over the sample's objects (weighted by
+            their presence), and the output gains the attended centroid
+            ``(x, y)`` of each, in ``[-1, 1]`` of the fine map: where the
+            object a question names is, so "is the red circle left of the
+            blue square?" is a comparison of two read-out numbers.
     """
 
     def __init__(self, fine_dim: int, score_dim: Union[int, Sequence[int]],
                  channels: int = 16, min_mass: float = 4.0,
                  hidden: int = 0, moments: bool = False,
                  query_dim: int = 0, proposals: str = 'learnt',
-                 bg_threshold: float = 0.5) -> None:
+                 bg_threshold: float = 0.5, attend: int = 0) -> None:
         super().__init__()
         if proposals not in PROPOSALS:
             raise ValueError(f'proposals must be one of {PROPOSALS}, got '
                              f'{proposals!r}')
-        if hidden < 0 or query_dim < 0:
-            raise ValueError(f'hidden and query_dim must be >= 0, got '
-                             f'{hidden} and {query_dim}')
+        if hidden < 0 or query_dim < 0 or attend < 0:
+            raise ValueError(f'hidden, query_dim and attend must be >= 0, '
+                             f'got {hidden}, {query_dim} and {attend}')
         if moments and not (hidden and query_dim):
             raise ValueError('moments need hidden > 0 and query_dim > 0: '
                              'a linear score of text-independent moments '
@@ -180,7 +186,7 @@ class ObjectCounts(nn.Module):
             raise ValueError('score_dim must name at least one map')
         self.bg_threshold = float(bg_threshold)
         self.fg = nn.Conv2d(fine_dim, 1, 1) if proposals == 'learnt' else None
-        width = hidden or channels
+        width = hidden or channels + attend
         # One bias for the sum of the maps' terms.
         self.embed = nn.ModuleList(
             nn.Conv2d(d, width, 1, bias=i == 0) for i, d in enumerate(dims))
@@ -194,14 +200,15 @@ class ObjectCounts(nn.Module):
         self.query = (nn.Linear(query_dim, width, bias=False)
                       if query_dim else None)
         self.head = (nn.Sequential(nn.ReLU(inplace=True),
-                                   nn.Linear(hidden, channels))
+                                   nn.Linear(hidden, channels + attend))
                      if hidden > 0 else None)
         self.channels = channels
+        self.attend = attend
         self.min_mass = min_mass
 
     @property
     def out_dim(self) -> int:
-        return self.channels + 1
+        return self.channels + 1 + 2 * self.attend
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # Checkpoints from before several score maps (one map, linear
@@ -218,8 +225,9 @@ class ObjectCounts(nn.Module):
                 query: Optional[Tensor] = None) -> Tensor:
         """``fine`` ``(B, Cf, H, W)``; ``score_map`` ``(B, Cs, h, w)`` or one
         map per ``score_dim`` entry (any sizes); ``query`` ``(B, query_dim)``
-        when ``query_dim > 0`` -> ``(B, K + 1)``: ``K`` soft counts and the
-        number of objects."""
+        when ``query_dim > 0`` -> ``(B, K + 1 + 2A)``: ``K`` soft counts, the
+        number of objects and, with ``attend``, ``A`` attended centroids
+        ``(x, y)``."""
         if (query is None) != (self.query is None):
             raise ValueError('ObjectCounts: pass a query exactly when '
                              'query_dim > 0')
@@ -243,20 +251,33 @@ class ObjectCounts(nn.Module):
             key = labels + torch.arange(b, device=labels.device)[:, None] * n
             uniq, inv = torch.unique(key, return_inverse=True)
             inv = inv.flatten()
-        feats = None
-        for embed, m in zip(self.embed, maps):
-            e = embed(m)
-            if e.shape[-2:] != (h, w):
-                e = F.interpolate(e, size=(h, w), mode='bilinear',
-                                  align_corners=False)
-            feats = e if feats is None else feats + e  # (B, width, H, W)
         weight = (fg * inside).flatten(1)  # (B, HW)
         m_obj = uniq.numel()
         mass = weight.new_zeros(m_obj).index_add(0, inv, weight.flatten())
-        pix = (feats.flatten(2) * weight[:, None]).transpose(1, 2)
-        sums = pix.new_zeros(m_obj, pix.shape[-1]).index_add(
-            0, inv, pix.reshape(-1, pix.shape[-1]))
-        score = sums / mass[:, None].clamp_min(1e-6)  # (M, width)
+        width = self.embed[0].out_channels
+
+        def object_means(v: Tensor) -> Tensor:
+            """(B, C, H, W) -> (M, C): each object's weighted mean."""
+            pix = (v.flatten(2) * weight[:, None]).transpose(1, 2)
+            return pix.new_zeros(m_obj, pix.shape[-1]).index_add(
+                0, inv, pix.reshape(-1, pix.shape[-1])) / mass[
+                    :, None].clamp_min(1e-6)
+
+        score = None
+        for embed, m in zip(self.embed, maps):
+            # The 1x1 conv, the upsampling and the mean are all linear, so
+            # they commute: run the conv on whichever side is narrower (the
+            # pixels' 3 channels are averaged first, a 64-channel map is
+            # embedded first), so only min(C, width) channels are resized.
+            narrow = m.shape[1] <= width
+            e = m if narrow else embed(m)
+            if e.shape[-2:] != (h, w):
+                e = F.interpolate(e, size=(h, w), mode='bilinear',
+                                  align_corners=False)
+            e = object_means(e)
+            if narrow:
+                e = F.linear(e, embed.weight.flatten(1), embed.bias)
+            score = e if score is None else score + e  # (M, width)
         batch_of = uniq // n
         if self.moments is not None:
             # Descriptors only: no gradient into the foreground through
@@ -268,9 +289,46 @@ class ObjectCounts(nn.Module):
             score = score + self.query(query)[batch_of]
         if self.head is not None:
             score = self.head(score)
+        score, logits = score[:, :self.channels], score[:, self.channels:]
         # Label 0 is the background of each sample.
-        present = torch.tanh(mass / self.min_mass) * (uniq % n != 0)
+        real = uniq % n != 0
+        present = torch.tanh(mass / self.min_mass) * real
         counts = score.new_zeros(b, self.channels).index_add(
             0, batch_of, torch.sigmoid(score) * present[:, None])
         total = present.new_zeros(b).index_add(0, batch_of, present)
-        return torch.cat([counts, total[:, None]], dim=1)
+        out = [counts, total[:, None]]
+        if self.attend:
+            out.append(self._attended_centroids(
+                logits, present, real, batch_of, b, weight, inv, mass, h, w))
+        return torch.cat(out, dim=1)
+
+    def _attended_centroids(self, logits: Tensor, present: Tensor,
+                            real: Tensor, batch_of: Tensor, b: int,
+                            weight: Tensor, inv: Tensor, mass: Tensor,
+                            h: int, w: int) -> Tensor:
+        """``(M, A)`` logits -> ``(B, 2A)``: per sample and head, the
+        softmax-over-objects weighted centroid ``(x, y)`` in ``[-1, 1]``
+        (zeros for a sample without objects)."""
+        with torch.no_grad():
+            ys, xs = torch.meshgrid(
+                torch.linspace(-1, 1, h, device=weight.device,
+                               dtype=weight.dtype),
+                torch.linspace(-1, 1, w, device=weight.device,
+                               dtype=weight.dtype), indexing='ij')
+            xy = torch.stack([xs.flatten(), ys.flatten()], 1).repeat(b, 1)
+            centre = weight.new_zeros(mass.numel(), 2).index_add(
+                0, inv, xy * weight.flatten()[:, None]) / mass[
+                    :, None].clamp_min(1e-6)  # (M, 2)
+        # A faint component gets proportionally less attention; the
+        # background label none.
+        logits = logits + torch.log(present.clamp_min(1e-6))[:, None]
+        logits = logits.masked_fill(~real[:, None], float('-inf'))
+        idx = batch_of[:, None].expand_as(logits)
+        top = logits.new_full((b, self.attend), float('-inf')).scatter_reduce(
+            0, idx, logits, 'amax', include_self=True).detach()
+        e = torch.exp(logits - top[batch_of]).masked_fill(~real[:, None], 0)
+        den = e.new_zeros(b, self.attend).index_add(0, batch_of, e)
+        attn = e / den[batch_of].clamp_min(1e-12)  # (M, A)
+        read = attn.new_zeros(b, self.attend, 2).index_add(
+            0, batch_of, attn[:, :, None] * centre[:, None, :])
+        return read.flatten(1)
