@@ -11,9 +11,10 @@
 #
 # Two sweeps of configs/experiment/cls_shapes_ablation.yaml, merged into one
 # table: the blocks that fuse after the image encoder share one image trunk
-# (model/image_encoder=small_cnn_deep); FiLM and the unimodal baselines
-# (FiLM with the text or the image removed) keep the shallow stem, since
-# their FiLM blocks are the trunk (the same three convs, modulated).
+# (model/image_encoder=small_cnn_deep); FiLM (film, film_objects) and the
+# unimodal baselines (FiLM with the text or the image removed) keep the
+# shallow stem, since their FiLM blocks are the trunk (the same three
+# convs, modulated).
 # Jobs run one after another, each in its own process. BLOCKS and
 # FILM_OPTIONS (comma lists) choose a subset.
 set -euo pipefail
@@ -23,7 +24,7 @@ SEEDS=${SEEDS:-0,1,2}
 OUT=${OUT:-work_dirs/ablation}
 SCHEDULE=${SCHEDULE:-cls_short}
 BLOCKS=${BLOCKS:-concat,sum,mean,weighted,gated,bilinear,tensor,low_rank,late,cross_attention,co_attention,single_stream}
-FILM_OPTIONS=${FILM_OPTIONS:-film,image_only,text_only}
+FILM_OPTIONS=${FILM_OPTIONS:-film,film_objects,image_only,text_only}
 
 "$PYTHON" tools/train.py cls_shapes_ablation -m "model/fusion=$BLOCKS" \
     "randomness.seed=$SEEDS" "schedule=$SCHEDULE" --work-dir "$OUT/blocks" "$@"
