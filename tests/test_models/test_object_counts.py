@@ -243,3 +243,28 @@ def test_attention_reads_out_the_centroid_of_the_object_it_picks():
     assert oc(empty, empty).eq(0).all()
     with pytest.raises(ValueError, match='attend'):
         ObjectCounts(3, 3, attend=-1)
+
+
+def test_attention_reads_out_the_picked_objects_description():
+    img = torch.full((1, 3, 17, 17), -2.0)
+    img[0, 0, 2:5, 1:4] = 2.0              # red: (2, -2, -2)
+    img[0, 2, 10:15, 12:15] = 1.0          # blue: (-2, -2, 1)
+    oc = ObjectCounts(fine_dim=3, score_dim=3, channels=1, min_mass=1e-3,
+                      proposals='background', attend=1, attend_features=True)
+    assert oc.out_dim == 1 + 1 + (2 + 3)
+    with torch.no_grad():
+        oc.embed[0].weight.zero_()
+        oc.embed[0].bias.zero_()
+        oc.embed[0].weight[1, 2] = 20.0     # attend to the blue object
+    out = oc(img, img)
+    # Its centroid (x, y), then its mean colour.
+    torch.testing.assert_close(out[0, 4:], torch.tensor([-2.0, -2.0, 1.0]),
+                               atol=1e-4, rtol=0)
+    torch.testing.assert_close(out[0, 2:4], torch.tensor(
+        [13 / 8 - 1, 12 / 8 - 1]), atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match='attend_features'):
+        ObjectCounts(3, 3, attend_features=True)
+    # With moments, their standardised values are read out too.
+    assert ObjectCounts(3, 3, hidden=4, query_dim=2, moments=True, attend=2,
+                        attend_features=True).out_dim == 16 + 1 + 2 * (
+                            2 + 3 + 13)

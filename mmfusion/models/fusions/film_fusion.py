@@ -144,6 +144,9 @@ class FiLMFusion(BaseFusion):
         count_attend: ``A > 0``: ``A`` text-conditioned attentions over the
             objects, each appending the attended object's centroid (see
             :class:`ObjectCounts` ``attend``); needs ``object_counts``.
+        count_attend_features: each attention also reads out the attended
+            object's description (mean colour or fine-map features, and
+            its moments), see :class:`ObjectCounts` ``attend_features``.
         count_query_grad: let the object scorer's gradient reach the text
             vector it reads (``count_query``); ``False`` detaches it, so
             counting cannot reshape the text features other questions need.
@@ -172,6 +175,7 @@ class FiLMFusion(BaseFusion):
                  count_bg_threshold: float = 0.5,
                  count_query_grad: bool = True,
                  count_attend: int = 0,
+                 count_attend_features: bool = False,
                  pixel_dim: int = 3,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(image_dim, text_dim, init_cfg=init_cfg)
@@ -229,7 +233,7 @@ class FiLMFusion(BaseFusion):
             object_counts, hidden=count_hidden, moments=count_moments,
             query_dim=text_dim if count_query else 0,
             proposals=count_proposals, bg_threshold=count_bg_threshold,
-            attend=count_attend)
+            attend=count_attend, attend_features=count_attend_features)
                               if object_counts > 0 else None)
         self._map_dim = out_dim
         self._out_dim = (self.pool.out_dim +

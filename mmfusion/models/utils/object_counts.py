@@ -163,13 +163,19 @@ class ObjectCounts(nn.Module):
             ``(x, y)`` of each, in ``[-1, 1]`` of the fine map: where the
             object a question names is, so "is the red circle left of the
             blue square?" is a comparison of two read-out numbers.
+        attend_features: each attention also reads out the attended
+            object's description: its mean over the fine map (the pixels:
+            its colour) and, with ``moments``, its standardised moments. So
+            "is the square blue?" trains the attentions to pick the named
+            object, which "left of" questions then reuse.
     """
 
     def __init__(self, fine_dim: int, score_dim: Union[int, Sequence[int]],
                  channels: int = 16, min_mass: float = 4.0,
                  hidden: int = 0, moments: bool = False,
                  query_dim: int = 0, proposals: str = 'learnt',
-                 bg_threshold: float = 0.5, attend: int = 0) -> None:
+                 bg_threshold: float = 0.5, attend: int = 0,
+                 attend_features: bool = False) -> None:
         super().__init__()
         if proposals not in PROPOSALS:
             raise ValueError(f'proposals must be one of {PROPOSALS}, got '
@@ -204,11 +210,17 @@ class ObjectCounts(nn.Module):
                      if hidden > 0 else None)
         self.channels = channels
         self.attend = attend
+        if attend_features and not attend:
+            raise ValueError('attend_features reads out what the attentions '
+                             'pick: set attend > 0')
+        self.attend_features = attend_features
+        self._feat_dim = (fine_dim + (len(MOMENT_ORDERS) + 1 if moments
+                                      else 0)) if attend_features else 0
         self.min_mass = min_mass
 
     @property
     def out_dim(self) -> int:
-        return self.channels + 1 + 2 * self.attend
+        return self.channels + 1 + self.attend * (2 + self._feat_dim)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # Checkpoints from before several score maps (one map, linear
@@ -279,12 +291,16 @@ class ObjectCounts(nn.Module):
                 e = F.linear(e, embed.weight.flatten(1), embed.bias)
             score = e if score is None else score + e  # (M, width)
         batch_of = uniq // n
+        described = [object_means(fine)] if self.attend_features else []
         if self.moments is not None:
             # Descriptors only: no gradient into the foreground through
             # them (the fractional powers are steep near 0).
             with torch.no_grad():
                 desc = _normalised_moments(weight, inv, m_obj, h, w, mass)
-            score = score + self.moments(desc)
+            desc = self.moments[0](desc)  # standardised
+            score = score + self.moments[1](desc)
+            if self.attend_features:
+                described.append(desc)
         if self.query is not None:
             score = score + self.query(query)[batch_of]
         if self.head is not None:
@@ -299,16 +315,19 @@ class ObjectCounts(nn.Module):
         out = [counts, total[:, None]]
         if self.attend:
             out.append(self._attended_centroids(
-                logits, present, real, batch_of, b, weight, inv, mass, h, w))
+                logits, present, real, batch_of, b, weight, inv, mass, h, w,
+                torch.cat(described, 1) if described else None))
         return torch.cat(out, dim=1)
 
     def _attended_centroids(self, logits: Tensor, present: Tensor,
                             real: Tensor, batch_of: Tensor, b: int,
                             weight: Tensor, inv: Tensor, mass: Tensor,
-                            h: int, w: int) -> Tensor:
-        """``(M, A)`` logits -> ``(B, 2A)``: per sample and head, the
-        softmax-over-objects weighted centroid ``(x, y)`` in ``[-1, 1]``
-        (zeros for a sample without objects)."""
+                            h: int, w: int,
+                            described: Optional[Tensor] = None) -> Tensor:
+        """``(M, A)`` logits -> ``(B, A * (2 + F))``: per sample and head,
+        the softmax-over-objects weighted centroid ``(x, y)`` in ``[-1, 1]``
+        and, given ``described`` ``(M, F)``, the weighted description (zeros
+        for a sample without objects)."""
         with torch.no_grad():
             ys, xs = torch.meshgrid(
                 torch.linspace(-1, 1, h, device=weight.device,
@@ -319,6 +338,8 @@ class ObjectCounts(nn.Module):
             centre = weight.new_zeros(mass.numel(), 2).index_add(
                 0, inv, xy * weight.flatten()[:, None]) / mass[
                     :, None].clamp_min(1e-6)  # (M, 2)
+        if described is not None:
+            centre = torch.cat([centre, described], 1)  # (M, 2 + F)
         # A faint component gets proportionally less attention; the
         # background label none.
         logits = logits + torch.log(present.clamp_min(1e-6))[:, None]
@@ -329,6 +350,6 @@ class ObjectCounts(nn.Module):
         e = torch.exp(logits - top[batch_of]).masked_fill(~real[:, None], 0)
         den = e.new_zeros(b, self.attend).index_add(0, batch_of, e)
         attn = e / den[batch_of].clamp_min(1e-12)  # (M, A)
-        read = attn.new_zeros(b, self.attend, 2).index_add(
+        read = attn.new_zeros(b, self.attend, centre.shape[1]).index_add(
             0, batch_of, attn[:, :, None] * centre[:, None, :])
         return read.flatten(1)
