@@ -268,3 +268,20 @@ def test_attention_reads_out_the_picked_objects_description():
     assert ObjectCounts(3, 3, hidden=4, query_dim=2, moments=True, attend=2,
                         attend_features=True).out_dim == 16 + 1 + 2 * (
                             2 + 3 + 13)
+
+
+def test_counts_and_attention_run_under_bfloat16_autocast():
+    """``--amp`` on the CPU: the scorer runs in bfloat16, the sums over
+    objects in float32."""
+    img = torch.full((2, 3, 16, 16), -2.0)
+    img[:, 0, 2:6, 2:6] = 2.0
+    img[1, 1, 9:13, 9:13] = 2.0
+    oc = ObjectCounts(fine_dim=3, score_dim=3, channels=4, hidden=8,
+                      moments=True, query_dim=5, proposals='background',
+                      attend=2, attend_features=True)
+    query = torch.randn(2, 5)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = oc(img, [img], query)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    torch.testing.assert_close(out[:, 4], torch.tensor([1.0, 2.0]),
+                               atol=1e-2, rtol=0)

@@ -305,6 +305,9 @@ class ObjectCounts(nn.Module):
             score = score + self.query(query)[batch_of]
         if self.head is not None:
             score = self.head(score)
+        # Sums over objects in float32: under autocast the scorer's layers
+        # give half precision, and counts of up to ~6 objects need more.
+        score = score.float()
         score, logits = score[:, :self.channels], score[:, self.channels:]
         # Label 0 is the background of each sample.
         real = uniq % n != 0
