@@ -237,9 +237,10 @@ class ObjectCounts(nn.Module):
                 query: Optional[Tensor] = None) -> Tensor:
         """``fine`` ``(B, Cf, H, W)``; ``score_map`` ``(B, Cs, h, w)`` or one
         map per ``score_dim`` entry (any sizes); ``query`` ``(B, query_dim)``
-        when ``query_dim > 0`` -> ``(B, K + 1 + 2A)``: ``K`` soft counts, the
-        number of objects and, with ``attend``, ``A`` attended centroids
-        ``(x, y)``."""
+        when ``query_dim > 0`` -> ``(B, out_dim)``: ``K`` soft counts, the
+        number of objects and, with ``attend``, for each of the ``A``
+        attentions the attended centroid ``(x, y)`` (and, with
+        ``attend_features``, the attended description)."""
         if (query is None) != (self.query is None):
             raise ValueError('ObjectCounts: pass a query exactly when '
                              'query_dim > 0')
@@ -317,32 +318,21 @@ class ObjectCounts(nn.Module):
         total = present.new_zeros(b).index_add(0, batch_of, present)
         out = [counts, total[:, None]]
         if self.attend:
-            out.append(self._attended_centroids(
-                logits, present, real, batch_of, b, weight, inv, mass, h, w,
-                torch.cat(described, 1) if described else None))
+            grid = torch.stack(torch.meshgrid(
+                torch.linspace(-1, 1, w, device=fine.device, dtype=fine.dtype),
+                torch.linspace(-1, 1, h, device=fine.device, dtype=fine.dtype),
+                indexing='xy'))  # (2, H, W): x, y in [-1, 1]
+            with torch.no_grad():
+                centre = object_means(grid.expand(b, -1, -1, -1))  # (M, 2)
+            out.append(self._attend(logits, present, real, batch_of, b,
+                                    torch.cat([centre] + described, 1)))
         return torch.cat(out, dim=1)
 
-    def _attended_centroids(self, logits: Tensor, present: Tensor,
-                            real: Tensor, batch_of: Tensor, b: int,
-                            weight: Tensor, inv: Tensor, mass: Tensor,
-                            h: int, w: int,
-                            described: Optional[Tensor] = None) -> Tensor:
-        """``(M, A)`` logits -> ``(B, A * (2 + F))``: per sample and head,
-        the softmax-over-objects weighted centroid ``(x, y)`` in ``[-1, 1]``
-        and, given ``described`` ``(M, F)``, the weighted description (zeros
-        for a sample without objects)."""
-        with torch.no_grad():
-            ys, xs = torch.meshgrid(
-                torch.linspace(-1, 1, h, device=weight.device,
-                               dtype=weight.dtype),
-                torch.linspace(-1, 1, w, device=weight.device,
-                               dtype=weight.dtype), indexing='ij')
-            xy = torch.stack([xs.flatten(), ys.flatten()], 1).repeat(b, 1)
-            centre = weight.new_zeros(mass.numel(), 2).index_add(
-                0, inv, xy * weight.flatten()[:, None]) / mass[
-                    :, None].clamp_min(1e-6)  # (M, 2)
-        if described is not None:
-            centre = torch.cat([centre, described], 1)  # (M, 2 + F)
+    def _attend(self, logits: Tensor, present: Tensor, real: Tensor,
+                batch_of: Tensor, b: int, read_out: Tensor) -> Tensor:
+        """``(M, A)`` logits, ``(M, F)`` per-object ``read_out`` ->
+        ``(B, A * F)``: per sample and attention, the softmax-over-objects
+        weighted ``read_out`` (zeros for a sample without objects)."""
         # A faint component gets proportionally less attention; the
         # background label none.
         logits = logits + torch.log(present.clamp_min(1e-6))[:, None]
@@ -353,6 +343,6 @@ class ObjectCounts(nn.Module):
         e = torch.exp(logits - top[batch_of]).masked_fill(~real[:, None], 0)
         den = e.new_zeros(b, self.attend).index_add(0, batch_of, e)
         attn = e / den[batch_of].clamp_min(1e-12)  # (M, A)
-        read = attn.new_zeros(b, self.attend, centre.shape[1]).index_add(
-            0, batch_of, attn[:, :, None] * centre[:, None, :])
+        read = attn.new_zeros(b, self.attend, read_out.shape[1]).index_add(
+            0, batch_of, attn[:, :, None] * read_out[:, None, :])
         return read.flatten(1)
