@@ -339,3 +339,212 @@ def test_film_count_attend_appends_object_centroids():
                                torch.full((2, 4), centre), atol=1e-4, rtol=0)
     with pytest.raises(ValueError, match='object_counts'):
         build('FiLMFusion', count_attend=2)
+
+
+def _scene(b=2):
+    """``(b, 3, 32, 32)`` normalised pixels: a plain background, sample 0
+    with two objects, the others with three, and a stray 2-pixel speck."""
+    pixels = torch.full((b, 3, 32, 32), -2.0)
+    pixels[:, 0, 4:10, 4:10] = 2.0  # red-ish square, top left
+    pixels[:, 2, 20:28, 22:26] = 1.5  # blue-ish bar, bottom right
+    pixels[1:, 1, 2:5, 24:30] = 1.0  # a third object in sample 1
+    pixels[:, :, 15, 15:17] = 0.0  # the speck (mass 2 < min_mass 4)
+    return pixels
+
+
+def test_object_tokens_describe_each_object():
+    from mmfusion.models.utils.object_tokens import ObjectTokens
+    tok = ObjectTokens(map_dim=2).eval()
+    pixels = _scene()
+    fmap = torch.zeros(2, 2, 8, 8)
+    fmap[:, 1] = 3.0
+    tokens, mask, slots = tok(pixels, fmap)
+    assert tokens.shape == (2, 3, tok.out_dim) and tok.out_dim == 3 + 13 + 2 + 2
+    assert mask.tolist() == [[True, True, False], [True, True, True]]
+    assert not tokens[0, 2].any()  # padding slot
+    # Colours: each object's mean pixel, one of the three drawn.
+    colours = {tuple(c.tolist()) for c in tokens[1, :, :3]}
+    assert colours == {(2.0, -2.0, -2.0), (-2.0, -2.0, 1.5),
+                       (-2.0, 1.0, -2.0)}
+    # Centroid (x, y) in [-1, 1]: the square's centre is pixel (6.5, 6.5).
+    sq = [i for i in range(3) if tokens[0, i, 0] == 2.0][0]
+    centre = -1 + 2 * 6.5 / 31
+    torch.testing.assert_close(tokens[0, sq, 16:18],
+                               torch.tensor([centre, centre]))
+    torch.testing.assert_close(tokens[0, sq, 18:], torch.tensor([0.0, 3.0]))
+    # Slots paint the square's pixels with its token index, the speck and
+    # the background with -1.
+    assert (slots[0, 4:10, 4:10] == sq).all()
+    assert slots[0, 15, 15] == -1 and slots[0, 0, 0] == -1
+    with pytest.raises(ValueError, match='map_dim'):
+        tok(pixels)
+
+
+def test_object_tokens_train_with_one_object():
+    from mmfusion.models.utils.object_tokens import ObjectTokens
+    pixels = torch.full((1, 3, 16, 16), -2.0)
+    pixels[0, 0, 2:6, 2:6] = 2.0
+    tokens, mask, _ = ObjectTokens().train()(pixels)
+    assert mask.tolist() == [[True]] and torch.isfinite(tokens).all()
+    # No object at all: one padded slot, no real token.
+    tokens, mask, _ = ObjectTokens().train()(torch.zeros(2, 3, 16, 16))
+    assert tokens.shape[:2] == (2, 1) and not mask.any()
+
+
+def _object_block(**kwargs):
+    torch.manual_seed(0)
+    return build('CrossAttentionFusion', embed_dims=16, num_heads=4,
+                 num_layers=2, image_tokens='objects', null_key=True,
+                 **kwargs)
+
+
+def test_cross_attention_over_objects():
+    block = _object_block().eval()
+    img, tokens, mask, pooled = make_inputs(block, 2, lengths=[6, 3])
+    image, text = features(block, img, tokens, mask, pooled)
+    with pytest.raises(ValueError, match='ModalityFeatures.pixels'):
+        block(image, text)
+    image.pixels = _scene()
+    with torch.no_grad():
+        fast = block(image, text)
+        explicit = block(image, text, return_attention=True)
+    torch.testing.assert_close(explicit.pooled, fast.pooled, atol=1e-5,
+                               rtol=0)
+    assert fast.map.shape == (2, block.out_dim, H, W)
+    # Weights over the objects painted onto the H x W map: each query's
+    # weights sum to what the objects (not the null key) received.
+    attn = explicit.attention
+    assert attn.shape == (2, 4, L, H * W)
+    assert (attn >= 0).all() and (attn.sum(-1) < 1).all()
+    assert (attn.sum(-1) > 0).all()
+    # The object tokens carry the image: moving an object changes the
+    # output; the map (unchanged) alone does not decide it.
+    moved = image.pixels.clone()
+    moved[:, :, 4:10, 4:10] = -2.0
+    moved[:, 0, 4:10, 14:20] = 2.0
+    image.pixels = moved
+    with torch.no_grad():
+        other = block(image, text)
+    assert not torch.allclose(other.pooled, fast.pooled, atol=1e-4)
+
+
+def test_cross_attention_objects_gradients_and_absent_image():
+    block = _object_block().train()
+    img, tokens, mask, pooled = make_inputs(block, 3, grad=True)
+    present = torch.tensor([False, True, True])
+    image, text = features(block, img, tokens, mask, pooled,
+                           image_present=present)
+    image.pixels = torch.cat([_scene(), _scene(1)]) * present[:, None,
+                                                              None, None]
+    out = block(image, text)
+    assert torch.isfinite(out.pooled).all()
+    out.pooled.pow(2).sum().backward()
+    # The map reaches the keys through each object's mean (map_features).
+    assert img.grad is not None and img.grad.abs().sum() > 0
+    assert tokens.grad.abs().sum() > 0 and block.null.grad.abs().sum() > 0
+    for p in block.parameters():
+        assert p.grad is None or torch.isfinite(p.grad).all()
+
+
+@pytest.mark.parametrize('pooling', ['sum', 'mean', 'max'])
+def test_cross_attention_objects_read_the_text(pooling):
+    # image_to_text: each object attends to the question, then the objects
+    # are pooled; the null key (among the text keys) is allowed too.
+    block = _object_block(direction='image_to_text', pooling=pooling).eval()
+    img, tokens, mask, pooled = make_inputs(block, 2, lengths=[6, 3])
+    image, text = features(block, img, tokens, mask, pooled)
+    image.pixels = _scene()
+    with torch.no_grad():
+        fast = block(image, text)
+        explicit = block(image, text, return_attention=True)
+    torch.testing.assert_close(explicit.pooled, fast.pooled, atol=1e-5,
+                               rtol=0)
+    assert fast.map.shape == (2, block.out_dim, H, W)
+    assert explicit.attention.shape == (2, 4, L, H * W)
+    # Padded text tokens get no weight from any object.
+    assert explicit.attention[1, :, 3:].abs().max() == 0
+    if pooling == 'sum':
+        # A third object adds to the sum: sample 1 differs from sample 0
+        # with the same text.
+        text.tokens = tokens[:1].expand(2, -1, -1)
+        text.mask = mask[:1].expand(2, -1)
+        with torch.no_grad():
+            out = block(image, text).pooled
+        assert not torch.allclose(out[0], out[1], atol=1e-4)
+
+
+def test_cross_attention_objects_options_are_checked():
+    with pytest.raises(ValueError, match='pooling'):
+        _object_block(pooling='median')
+    with pytest.raises(ValueError, match='map_features'):
+        _object_block(objects=dict(min_mas=4))
+    with pytest.raises(ValueError, match='image_tokens'):
+        build('CrossAttentionFusion', objects=dict(min_mass=4))
+    with pytest.raises(ValueError, match='image_tokens'):
+        build('CrossAttentionFusion', image_tokens='regions')
+    # Without map features the hand-made description alone is projected.
+    block = _object_block(objects=dict(map_features=False))
+    assert block.objects.map_dim == 0
+
+
+@pytest.mark.parametrize('null_key', [False, True])
+def test_cross_attention_null_key_makes_counts_visible(null_key):
+    # One square against two identical ones (position not described): a
+    # softmax over the objects alone averages equal values, so only the
+    # null key's share can tell the images apart.
+    torch.manual_seed(0)
+    block = build('CrossAttentionFusion', embed_dims=16, num_heads=4,
+                  image_tokens='objects', null_key=null_key,
+                  objects=dict(map_features=False, centroid=False)).eval()
+    img, tokens, mask, pooled = make_inputs(block, 2)
+    pixels = torch.full((2, 3, 32, 32), -2.0)
+    pixels[:, 0, 4:10, 4:10] = 2.0
+    pixels[1, 0, 20:26, 20:26] = 2.0
+    image, text = features(block, img, tokens, mask, pooled)
+    image.pixels = pixels
+    text.tokens = tokens[:1].expand(2, -1, -1)
+    text.mask = mask[:1].expand(2, -1)
+    with torch.no_grad():
+        out = block(image, text).pooled
+    assert torch.allclose(out[0], out[1], atol=1e-5) != null_key
+
+
+def test_cross_attention_text_norm_and_text_query():
+    block = _object_block(direction='image_to_text', pooling='sum',
+                          text_norm=True, text_query=True).train()
+    img, tokens, mask, pooled = make_inputs(block, 2, grad=True)
+    image, text = features(block, img, tokens, mask, pooled)
+    image.pixels = _scene()
+    out = block(image, text)
+    out.pooled.sum().backward()
+    # The pooled text vector reaches the output through text_query.
+    assert pooled.grad.abs().sum() > 0
+    assert block.text_norm.weight.grad.abs().sum() > 0
+    # Absent text adds no query vector, whatever its pooled features hold.
+    absent = torch.zeros(2, dtype=torch.bool)
+    block.eval()
+    outs = []
+    for scale in (0.0, 3.0):
+        image2, text2 = features(block, img.detach(), tokens.detach(), mask,
+                                 pooled.detach() * scale,
+                                 text_present=absent)
+        image2.pixels = _scene()
+        with torch.no_grad():
+            outs.append(block(image2, text2).pooled)
+    torch.testing.assert_close(outs[0], outs[1])
+
+
+def test_fusion_output_map_is_computed_on_first_read():
+    from mmfusion.models.fusions import FusionOutput
+    calls = []
+
+    def make():
+        calls.append(1)
+        return torch.ones(1, 2, 3, 3)
+
+    out = FusionOutput(pooled=torch.zeros(1, 2), map=make)
+    assert calls == [] and 'lazy' in repr(out)
+    assert out.map.shape == (1, 2, 3, 3) and out.map.shape == (1, 2, 3, 3)
+    assert calls == [1]
+    out.map = None
+    assert out.map is None

@@ -200,8 +200,10 @@ class MultimodalClassifier(BaseModel):
         outs = self.extract_level_feats(inputs, return_attention)
         pooled = outs[0].pooled if len(outs) == 1 else torch.stack(
             [o.pooled for o in outs]).mean(0)
-        return FusionOutput(pooled=pooled, map=outs[-1].map,
-                            attention=outs[-1].attention)
+        last = outs[-1]
+        # Passed on unevaluated: computed only if the caller reads it.
+        return FusionOutput(pooled=pooled, map=lambda: last.map,
+                            attention=last.attention)
 
     # -------------------------------------------------------------- forward
     def forward(self, inputs: Dict[str, Tensor],

@@ -1,8 +1,7 @@
 """The interface every fusion block implements."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar, FrozenSet, Optional
+from typing import Callable, ClassVar, FrozenSet, Optional, Union
 
 from mmengine.model import BaseModule
 from torch import Tensor
@@ -14,21 +13,44 @@ VECTOR = 'vector'  # pooled (B, C) features
 MAP = 'map'  # (B, C, H, W) feature maps (classification or dense tasks)
 
 
-@dataclass
 class FusionOutput:
     """What a fusion block returns.
 
     Attributes:
         pooled: ``(B, out_dim)`` fused vector (always set; classifiers use it).
         map: ``(B, out_dim, H, W)`` fused feature map, set by blocks that
-            accept maps, for dense heads (detection, segmentation).
+            accept maps, for dense heads (detection, segmentation). A block
+            may pass a zero-argument callable instead: it is called on the
+            first access of ``map`` (and the result kept), so a classifier
+            that reads only ``pooled`` never pays for a map at every
+            position.
         attention: attention weights when asked for, e.g. ``(B, heads, Nq,
             Nk)`` text-over-image for cross-attention; None otherwise.
     """
 
-    pooled: Tensor
-    map: Optional[Tensor] = None
-    attention: Optional[Tensor] = None
+    def __init__(self, pooled: Tensor,
+                 map: Union[None, Tensor, Callable[[], Tensor]] = None,
+                 attention: Optional[Tensor] = None) -> None:
+        self.pooled = pooled
+        self._map = map
+        self.attention = attention
+
+    @property
+    def map(self) -> Optional[Tensor]:
+        if callable(self._map):
+            self._map = self._map()
+        return self._map
+
+    @map.setter
+    def map(self, value: Union[None, Tensor, Callable[[], Tensor]]) -> None:
+        self._map = value
+
+    def __repr__(self) -> str:
+        shape = (lambda t: None if t is None or callable(t)
+                 else tuple(t.shape))
+        return (f'FusionOutput(pooled={tuple(self.pooled.shape)}, '
+                f'map={"<lazy>" if callable(self._map) else shape(self._map)}'
+                f', attention={shape(self.attention)})')
 
 
 class BaseFusion(BaseModule):
