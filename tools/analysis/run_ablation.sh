@@ -23,7 +23,7 @@ PYTHON=${PYTHON:-python}
 SEEDS=${SEEDS:-0,1,2}
 OUT=${OUT:-work_dirs/ablation}
 SCHEDULE=${SCHEDULE:-cls_short}
-BLOCKS=${BLOCKS:-concat,sum,mean,weighted,gated,bilinear,tensor,low_rank,late,cross_attention,co_attention,single_stream}
+BLOCKS=${BLOCKS:-concat,sum,mean,weighted,gated,bilinear,tensor,low_rank,late,cross_attention,cross_attention_objects,co_attention,single_stream}
 FILM_OPTIONS=${FILM_OPTIONS:-film,film_objects,image_only,text_only}
 
 "$PYTHON" tools/train.py cls_shapes_ablation -m "model/fusion=$BLOCKS" \
