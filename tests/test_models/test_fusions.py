@@ -359,7 +359,8 @@ def test_object_tokens_describe_each_object():
     fmap = torch.zeros(2, 2, 8, 8)
     fmap[:, 1] = 3.0
     tokens, mask, slots = tok(pixels, fmap)
-    assert tokens.shape == (2, 3, tok.out_dim) and tok.out_dim == 3 + 13 + 2 + 2
+    assert tokens.shape == (2, 3, tok.out_dim)
+    assert tok.out_dim == 3 + 13 + 2 + 2  # colour, moments, centroid, map
     assert mask.tolist() == [[True, True, False], [True, True, True]]
     assert not tokens[0, 2].any()  # padding slot
     # Colours: each object's mean pixel, one of the three drawn.
@@ -398,8 +399,9 @@ def _object_block(**kwargs):
                  **kwargs)
 
 
-def test_cross_attention_over_objects():
-    block = _object_block().eval()
+def _fast_and_explicit(block):
+    """The block on :func:`_scene`: its inputs and its outputs without and
+    with the explicit attention path (which must agree)."""
     img, tokens, mask, pooled = make_inputs(block, 2, lengths=[6, 3])
     image, text = features(block, img, tokens, mask, pooled)
     with pytest.raises(ValueError, match='ModalityFeatures.pixels'):
@@ -411,6 +413,12 @@ def test_cross_attention_over_objects():
     torch.testing.assert_close(explicit.pooled, fast.pooled, atol=1e-5,
                                rtol=0)
     assert fast.map.shape == (2, block.out_dim, H, W)
+    return image, text, tokens, mask, fast, explicit
+
+
+def test_cross_attention_over_objects():
+    block = _object_block().eval()
+    image, text, tokens, mask, fast, explicit = _fast_and_explicit(block)
     # Weights over the objects painted onto the H x W map: each query's
     # weights sum to what the objects (not the null key) received.
     attn = explicit.attention
@@ -451,15 +459,7 @@ def test_cross_attention_objects_read_the_text(pooling):
     # image_to_text: each object attends to the question, then the objects
     # are pooled; the null key (among the text keys) is allowed too.
     block = _object_block(direction='image_to_text', pooling=pooling).eval()
-    img, tokens, mask, pooled = make_inputs(block, 2, lengths=[6, 3])
-    image, text = features(block, img, tokens, mask, pooled)
-    image.pixels = _scene()
-    with torch.no_grad():
-        fast = block(image, text)
-        explicit = block(image, text, return_attention=True)
-    torch.testing.assert_close(explicit.pooled, fast.pooled, atol=1e-5,
-                               rtol=0)
-    assert fast.map.shape == (2, block.out_dim, H, W)
+    image, text, tokens, mask, fast, explicit = _fast_and_explicit(block)
     assert explicit.attention.shape == (2, 4, L, H * W)
     # Padded text tokens get no weight from any object.
     assert explicit.attention[1, :, 3:].abs().max() == 0
