@@ -63,6 +63,35 @@ def background_foreground(image: Tensor, threshold: float) -> Tensor:
     return (image - bg).abs().amax(dim=1) > threshold
 
 
+def weighted_means(v: Tensor, weight: Tensor, inv: Tensor,
+                   mass: Tensor) -> Tensor:
+    """Each object's weighted mean of a map.
+
+    Args:
+        v: ``(B, C, H, W)``.
+        weight: ``(B, H*W)`` foreground weights.
+        inv: ``(B*H*W,)`` compact object id of every pixel.
+        mass: ``(M,)`` each object's total weight.
+
+    Returns:
+        ``(M, C)``.
+    """
+    pix = (v.flatten(2) * weight[:, None]).transpose(1, 2)
+    return pix.new_zeros(mass.numel(), pix.shape[-1]).index_add(
+        0, inv, pix.reshape(-1, pix.shape[-1])) / mass[:, None].clamp_min(1e-6)
+
+
+def coordinate_grid(like: Tensor) -> Tensor:
+    """``(B, 2, H, W)`` pixel coordinates ``(x, y)`` in ``[-1, 1]`` for a
+    ``(B, C, H, W)`` map (its device and dtype)."""
+    b, _, h, w = like.shape
+    grid = torch.stack(torch.meshgrid(
+        torch.linspace(-1, 1, w, device=like.device, dtype=like.dtype),
+        torch.linspace(-1, 1, h, device=like.device, dtype=like.dtype),
+        indexing='xy'))  # (2, H, W)
+    return grid.expand(b, -1, -1, -1)
+
+
 #: (p, q) of the normalised central moments ``eta_pq`` that describe an
 #: object's foreground mass (orders 2 to 4).
 MOMENT_ORDERS = ((2, 0), (1, 1), (0, 2), (3, 0), (2, 1), (1, 2), (0, 3),
@@ -270,11 +299,7 @@ class ObjectCounts(nn.Module):
         width = self.embed[0].out_channels
 
         def object_means(v: Tensor) -> Tensor:
-            """(B, C, H, W) -> (M, C): each object's weighted mean."""
-            pix = (v.flatten(2) * weight[:, None]).transpose(1, 2)
-            return pix.new_zeros(m_obj, pix.shape[-1]).index_add(
-                0, inv, pix.reshape(-1, pix.shape[-1])) / mass[
-                    :, None].clamp_min(1e-6)
+            return weighted_means(v, weight, inv, mass)
 
         score = None
         for embed, m in zip(self.embed, maps):
@@ -318,12 +343,8 @@ class ObjectCounts(nn.Module):
         total = present.new_zeros(b).index_add(0, batch_of, present)
         out = [counts, total[:, None]]
         if self.attend:
-            grid = torch.stack(torch.meshgrid(
-                torch.linspace(-1, 1, w, device=fine.device, dtype=fine.dtype),
-                torch.linspace(-1, 1, h, device=fine.device, dtype=fine.dtype),
-                indexing='xy'))  # (2, H, W): x, y in [-1, 1]
             with torch.no_grad():
-                centre = object_means(grid.expand(b, -1, -1, -1))  # (M, 2)
+                centre = object_means(coordinate_grid(fine))  # (M, 2)
             out.append(self._attend(logits, present, real, batch_of, b,
                                     torch.cat([centre] + described, 1)))
         return torch.cat(out, dim=1)

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .object_counts import (MOMENT_ORDERS, _normalised_moments,
-                            background_foreground, connected_components)
+                            background_foreground, connected_components,
+                            coordinate_grid, weighted_means)
 
 
 class ObjectTokens(nn.Module):
@@ -110,14 +111,7 @@ class ObjectTokens(nn.Module):
             slot_of = torch.where(real, rank, torch.full_like(rank, -1))
             slots = slot_of[inv].view(b, h, w)
 
-        def object_means(v: Tensor) -> Tensor:
-            """``(B, C, H, W)`` -> ``(M, C)``: each component's mean."""
-            pix = (v.flatten(2) * weight[:, None]).transpose(1, 2)
-            return pix.new_zeros(uniq.numel(), pix.shape[-1]).index_add(
-                0, inv, pix.reshape(-1, pix.shape[-1])) / mass[
-                    :, None].clamp_min(1e-6)
-
-        parts = [object_means(pixels)]
+        parts = [weighted_means(pixels, weight, inv, mass)]
         if self.moments is not None:
             with torch.no_grad():
                 desc = _normalised_moments(weight, inv, uniq.numel(), h, w,
@@ -135,14 +129,9 @@ class ObjectTokens(nn.Module):
                                          False, 0.0, bn.eps)
             parts.append(std)
         if self.centroid:
-            grid = torch.stack(torch.meshgrid(
-                torch.linspace(-1, 1, w, device=pixels.device,
-                               dtype=pixels.dtype),
-                torch.linspace(-1, 1, h, device=pixels.device,
-                               dtype=pixels.dtype),
-                indexing='xy'))  # (2, H, W): x, y
             with torch.no_grad():
-                parts.append(object_means(grid.expand(b, -1, -1, -1)))
+                parts.append(weighted_means(coordinate_grid(pixels), weight,
+                                            inv, mass))
         desc = torch.cat([p.to(pixels.dtype) for p in parts], 1)  # (M, F)
         tokens = desc.new_zeros(b, num, desc.shape[1])
         mask = torch.zeros(b, num, dtype=torch.bool, device=desc.device)
